@@ -1,0 +1,22 @@
+"""A vectorised numpy cost model that reproduces MAESTRO for ConfuciuX's dataflows."""
+
+from costmodel.errors import ConfXError, LayerTableError
+from costmodel.evaluate import (
+    COST_MODEL_VERSION,
+    DATAFLOWS,
+    LAYER_COLUMNS,
+    OUTPUT_COLUMNS,
+    CostResult,
+    evaluate,
+)
+
+__all__ = [
+    "COST_MODEL_VERSION",
+    "DATAFLOWS",
+    "LAYER_COLUMNS",
+    "OUTPUT_COLUMNS",
+    "ConfXError",
+    "CostResult",
+    "LayerTableError",
+    "evaluate",
+]

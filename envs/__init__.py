@@ -1,0 +1,1 @@
+"""The ConfuciuX problem as a Gymnasium environment."""

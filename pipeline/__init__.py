@@ -1,0 +1,1 @@
+"""Searches, sweeps, tracking and results: everything above the cost model and environment."""
