@@ -74,10 +74,16 @@ def main() -> None:
     print(f"points: {args.points:,} mixed (all 13 networks, dla/shi/eye + depthwise, P 1..128, B 1..12), one core")
     print(f"vectorised evaluate (checked input): {checked:.3f} s  -> {vector_rate:,.0f} evaluations/s")
     print(f"vectorised kernel (trusted input):   {trusted:.3f} s  -> {args.points / trusted:,.0f} evaluations/s")
-    print(f"per-point Python loop ({n_loop:,} points): {loop_time * 1e6:.1f} us/point -> {1 / loop_time:,.0f} evaluations/s")
+    print(
+        f"per-point Python loop ({n_loop:,} points): {loop_time * 1e6:.1f} us/point"
+        f" -> {1 / loop_time:,.0f} evaluations/s"
+    )
     print(f"speed-up of vectorised over the loop: {vector_rate * loop_time:,.0f}x")
     lo, hi = MAESTRO_MS_PER_POINT
-    print(f"speed-up over real MAESTRO ({lo}-{hi} ms/point, historical): {vector_rate * lo / 1e3:,.0f}x-{vector_rate * hi / 1e3:,.0f}x")
+    print(
+        f"speed-up over real MAESTRO ({lo}-{hi} ms/point, historical):"
+        f" {vector_rate * lo / 1e3:,.0f}x-{vector_rate * hi / 1e3:,.0f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -172,15 +172,18 @@ def check_points(
     if table.shape[0] == 1:
         table = np.broadcast_to(table, (n_points, 7))
     problems: list[str] = []
-    columns = {name: _as_int_column(table[:, i], name, n_points, problems, rows) for i, name in enumerate(LAYER_COLUMNS)}
+    columns = {
+        name: _as_int_column(table[:, i], name, n_points, problems, rows) for i, name in enumerate(LAYER_COLUMNS)
+    }
     P = _as_int_column(num_pe, "num_pe", n_points, problems, rows)
     B = _as_int_column(ktile, "ktile", n_points, problems, rows)
     for name in ("K", "C", "Y", "X", "R", "S"):
         _check_rule(columns[name] < 1, f"column {name}: must be a positive integer", columns[name], problems, rows)
     T = columns["T"]
     _check_rule((T != CONV) & (T != DEPTHWISE), "column T: must be 1 (CONV) or 2 (depthwise)", T, problems, rows)
-    _check_rule(columns["R"] > columns["Y"], "column R: filter rows R exceed input rows Y", columns["R"], problems, rows)
-    _check_rule(columns["S"] > columns["X"], "column S: filter columns S exceed input columns X", columns["S"], problems, rows)
+    R, S = columns["R"], columns["S"]
+    _check_rule(R > columns["Y"], "column R: filter rows R exceed input rows Y", R, problems, rows)
+    _check_rule(S > columns["X"], "column S: filter columns S exceed input columns X", S, problems, rows)
     _check_rule(P < 1, "column num_pe: must be >= 1", P, problems, rows)
     _check_rule(B < 1, "column ktile: must be >= 1", B, problems, rows)
     if problems:
