@@ -1,0 +1,1 @@
+"""Searches over a :class:`envs.problem.Problem`: exact optimum, baselines, ConfuciuX."""
