@@ -100,6 +100,15 @@ class Evaluation:
     feasible: NDArray[np.bool_]
 
 
+@dataclass(frozen=True)
+class MemoCells:
+    """Memo entries in transit: cell indices (4, M) = (layer, dataflow, P-1, B-1), and their outputs."""
+
+    cells: NDArray[np.int64]
+    valid: NDArray[np.bool_]
+    values: dict[str, NDArray[np.float64]]
+
+
 class LayerCostMemo:
     """Per-(layer, dataflow, P, B) cost-model outputs, filled on demand.
 
@@ -117,6 +126,7 @@ class LayerCostMemo:
         self.valid = np.zeros(shape, dtype=bool)
         self.values = {name: np.zeros(shape, dtype=np.float64) for name in self.FIELDS}
         self.cost_model_calls = 0
+        self._log: list[NDArray[np.int64]] = []
 
     def lookup(
         self, layer: NDArray[np.int64], dataflow: NDArray[np.int64], num_pe: NDArray[np.int64], ktile: NDArray[np.int64]
@@ -132,11 +142,32 @@ class LayerCostMemo:
     def _fill(self, cells: tuple[NDArray[np.int64], ...]) -> None:
         layer, dataflow, pe_index, tile_index = cells
         result = evaluate_trusted(self.layers.dims[layer], dataflow, pe_index + 1, tile_index + 1)
+        self._store(cells, result.valid, {name: getattr(result, name) for name in self.FIELDS})
+
+    def _store(
+        self, cells: tuple[NDArray[np.int64], ...], valid: NDArray[np.bool_], values: dict[str, NDArray]
+    ) -> None:
         self.known[cells] = True
-        self.valid[cells] = result.valid
+        self.valid[cells] = valid
         for name in self.FIELDS:
-            self.values[name][cells] = getattr(result, name)
-        self.cost_model_calls += len(layer)
+            self.values[name][cells] = values[name]
+        self.cost_model_calls += len(cells[0])
+        self._log.append(np.stack(cells))
+
+    def take_new_cells(self) -> MemoCells:
+        """Cells evaluated since the last call, with their outputs (to merge into another memo)."""
+        cells = np.concatenate(self._log, axis=1) if self._log else np.zeros((4, 0), dtype=np.int64)
+        self._log = []
+        index = tuple(cells)
+        return MemoCells(cells, self.valid[index], {name: v[index] for name, v in self.values.items()})
+
+    def merge(self, new: MemoCells) -> int:
+        """Add cells evaluated elsewhere (e.g. by a Ray task); return how many were unknown here."""
+        unknown = ~self.known[tuple(new.cells)]
+        if unknown.any():
+            cells = tuple(new.cells[:, unknown])
+            self._store(cells, new.valid[unknown], {name: v[unknown] for name, v in new.values.items()})
+        return int(unknown.sum())
 
 
 class Problem:
