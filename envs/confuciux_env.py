@@ -34,7 +34,7 @@ from numpy.typing import NDArray
 
 from costmodel import DATAFLOWS
 from costmodel.errors import ConfXError
-from envs.problem import BUDGET_RTOL, GENE_DATAFLOW, GENE_KTILE, GENE_NUM_PE, Problem, build_problem, layer_objective
+from envs.problem import BUDGET_RTOL, Problem, build_problem
 from envs.registration import register_envs
 
 logger = logging.getLogger(__name__)
@@ -272,13 +272,8 @@ class ConfuciuXEnv(gymnasium.Env):
 
     def _layer_terms(self, layer: int, genes: NDArray[np.int64]) -> tuple[bool, float, float]:
         """``(valid, objective term, constraint)`` of one layer at one action, through the problem's memo."""
-        dataflow = genes[GENE_DATAFLOW] if self.problem.space.choose_dataflow else self.problem.dataflow_code
-        point = [np.asarray([value], dtype=np.int64) for value in (layer, dataflow)]
-        valid, metrics = self.problem.memo.lookup(
-            *point, genes[[GENE_NUM_PE]].astype(np.int64), genes[[GENE_KTILE]].astype(np.int64)
-        )
-        term = layer_objective(self.problem.objective, metrics)[0]
-        return bool(valid[0]), float(term), float(metrics[self.problem.spec.constraint][0])
+        valid, term, used = self.problem.layer_terms_at(np.asarray([layer]), genes[None, :])
+        return bool(valid[0]), float(term[0]), float(used[0])
 
     def _checked_action(self, action: NDArray[np.int64]) -> NDArray[np.int64]:
         values = np.asarray(action)

@@ -124,7 +124,8 @@ class LayerCostMemo:
         self.layers = layers
         self.known = np.zeros(shape, dtype=bool)
         self.valid = np.zeros(shape, dtype=bool)
-        self.values = {name: np.zeros(shape, dtype=np.float64) for name in self.FIELDS}
+        # One trailing axis for all fields, so that a lookup is a single gather.
+        self.table = np.zeros((*shape, len(self.FIELDS)), dtype=np.float64)
         self.cost_model_calls = 0
         self._log: list[NDArray[np.int64]] = []
 
@@ -137,7 +138,8 @@ class LayerCostMemo:
         if missing.any():
             cells = np.unique(np.stack([a[missing] for a in index]), axis=1)
             self._fill(tuple(cells))
-        return self.valid[index], {name: values[index] for name, values in self.values.items()}
+        rows = self.table[index]
+        return self.valid[index], {name: rows[..., i] for i, name in enumerate(self.FIELDS)}
 
     def _fill(self, cells: tuple[NDArray[np.int64], ...]) -> None:
         layer, dataflow, pe_index, tile_index = cells
@@ -149,8 +151,7 @@ class LayerCostMemo:
     ) -> None:
         self.known[cells] = True
         self.valid[cells] = valid
-        for name in self.FIELDS:
-            self.values[name][cells] = values[name]
+        self.table[cells] = np.stack([values[name] for name in self.FIELDS], axis=-1)
         self.cost_model_calls += len(cells[0])
         self._log.append(np.stack(cells))
 
@@ -158,8 +159,13 @@ class LayerCostMemo:
         """Cells evaluated since the last call, with their outputs (to merge into another memo)."""
         cells = np.concatenate(self._log, axis=1) if self._log else np.zeros((4, 0), dtype=np.int64)
         self._log = []
+        return self.export(cells)
+
+    def export(self, cells: NDArray[np.int64]) -> MemoCells:
+        """Known cells (4, M) with their outputs."""
         index = tuple(cells)
-        return MemoCells(cells, self.valid[index], {name: v[index] for name, v in self.values.items()})
+        rows = self.table[index]
+        return MemoCells(cells, self.valid[index], {name: rows[:, i] for i, name in enumerate(self.FIELDS)})
 
     def merge(self, new: MemoCells) -> int:
         """Add cells evaluated elsewhere (e.g. by a Ray task); return how many were unknown here."""
@@ -240,20 +246,44 @@ class Problem:
         valid, metrics = self.layer_costs(designs)
         return valid, layer_objective(self.objective, metrics), metrics[self.spec.constraint]
 
+    def layer_terms_at(
+        self, layer: NDArray[np.int64], genes: NDArray[np.int64]
+    ) -> tuple[NDArray[np.bool_], NDArray[np.float64], NDArray[np.float64]]:
+        """``(valid, objective term, constraint)`` of single layers at single actions.
+
+        Args:
+            layer: Network indices of the layers, shape (M,).
+            genes: Their actions as values, shape (M, n_genes).
+        """
+        genes = np.asarray(genes, dtype=np.int64)
+        valid, metrics = self.memo.lookup(
+            np.asarray(layer, dtype=np.int64), self._dataflows(genes), genes[:, GENE_NUM_PE], genes[:, GENE_KTILE]
+        )
+        return valid, layer_objective(self.objective, metrics), metrics[self.spec.constraint]
+
+    def design_cells(self, designs: NDArray[np.int64]) -> MemoCells:
+        """The memo cells (layer, action points) that designs (..., n_layers, n_genes) use, once each."""
+        designs = np.asarray(designs, dtype=np.int64)
+        layer = np.broadcast_to(np.arange(self.n_layers), designs.shape[:-1])
+        index = (layer, self._dataflows(designs), designs[..., GENE_NUM_PE] - 1, designs[..., GENE_KTILE] - 1)
+        cells = np.unique(np.stack([np.ravel(a) for a in index]), axis=1)
+        return self.memo.export(cells)
+
     # --- whole-model evaluation -----------------------------------------------------------
 
-    def evaluate(self, designs: NDArray[np.int64]) -> Evaluation:
+    def evaluate(self, designs: NDArray[np.int64], *, count: bool = True) -> Evaluation:
         """Evaluate N designs (N, n_layers, n_genes) or one design (n_layers, n_genes).
 
-        Counts one whole-model evaluation per design. Invalid points fail under
-        every objective; over-budget designs are infeasible.
+        Counts one whole-model evaluation per design (unless ``count`` is False,
+        for re-reading designs a search has already paid for). Invalid points
+        fail under every objective; over-budget designs are infeasible.
         """
         designs = np.asarray(designs, dtype=np.int64)
         single = designs.ndim == 2
         batch = designs[None] if single else designs
         self._check_bounds(batch)
         valid_layers, metrics = self.layer_costs(batch)
-        self.model_evaluations += len(batch)
+        self.model_evaluations += len(batch) if count else 0
         valid = valid_layers.all(axis=1)
         used = np.where(valid, metrics[self.spec.constraint].sum(axis=1), np.nan)
         objective = np.where(valid, self.aggregate(metrics), np.nan)

@@ -46,6 +46,84 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _problem_from_args(args: argparse.Namespace, *, mul: float | None = None):
+    from envs.problem import build_problem
+    from envs.space import ActionSpace, named_space
+
+    space = named_space(args.space, choose_dataflow=args.choose_dataflow)
+    if args.num_pe is not None or args.ktile is not None:
+        space = ActionSpace(
+            args.num_pe if args.num_pe is not None else space.num_pe,
+            args.ktile if args.ktile is not None else space.ktile,
+            args.choose_dataflow,
+            "custom",
+        )
+    return build_problem(
+        args.model,
+        dataflow=args.dataflow,
+        objective=args.objective,
+        constraint=args.constraint,
+        mul=args.mul if mul is None else mul,
+        space=space,
+    )
+
+
+def _cmd_search(args: argparse.Namespace) -> int:
+    from pipeline.search import RL_ALGORITHMS, run_search
+    from pipeline.search_io import write_search
+
+    problem = _problem_from_args(args)
+    options = {"epochs": args.epochs, "progress": print} if args.algorithm in RL_ALGORITHMS else {}
+    result = run_search(problem, args.algorithm, budget=args.budget, seed=args.seed, **options)
+    out = write_search(problem, result, args.out)
+    value = "none feasible" if not result.feasible else f"{result.objective_value:,.6g}"
+    print(
+        f"{args.algorithm} on {problem.layers.name} ({args.dataflow}, {args.objective} under {args.constraint}, "
+        f"mul {args.mul}): objective {value}{' (optimal)' if result.optimal else ''}, "
+        f"{args.constraint} used {result.constraint_used:.6g} of {problem.budget:.6g}, "
+        f"{problem.model_evaluations:,} model evaluations, {problem.cost_model_calls:,} cost-model calls, "
+        f"{result.wall_time_s:.2f} s -> {out}"
+    )
+    if result.note:
+        print(f"note: {result.note}")
+    return 0
+
+
+def _cmd_pareto(args: argparse.Namespace) -> int:
+    from pipeline.pareto import pareto_front, write_pareto
+
+    frame = pareto_front(
+        [args.model], dataflows=args.dataflows, objectives=args.objectives, constraints=args.constraints,
+        muls=args.muls, space=args.space,
+    )
+    paths = write_pareto(frame, args.out)
+    print(frame.to_string(index=False))
+    print(f"wrote {', '.join(str(p) for p in paths)}")
+    return 0
+
+
+def _add_problem_arguments(parser: argparse.ArgumentParser) -> None:
+    from costmodel import DATAFLOWS
+    from envs.problem import CONSTRAINTS, OBJECTIVES
+
+    parser.add_argument("--model", required=True, help="built-in network name or layer-table CSV path")
+    parser.add_argument("--dataflow", default="dla", choices=DATAFLOWS)
+    parser.add_argument("--objective", default="latency", choices=OBJECTIVES)
+    parser.add_argument("--constraint", default="area", choices=CONSTRAINTS)
+    parser.add_argument("--mul", type=float, default=0.5, help="budget level in [0, 1] (default 0.5)")
+    parser.add_argument("--space", default="grid", choices=("grid", "integer"), help="action space")
+    parser.add_argument("--num-pe", type=_int_list, help="custom PE values, e.g. 1,2,4,8 (overrides --space)")
+    parser.add_argument("--ktile", type=_int_list, help="custom K-tile values, e.g. 1,2,3 (overrides --space)")
+    parser.add_argument("--choose-dataflow", action="store_true", help="also choose the dataflow per layer")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="confx", description="ConfX: DNN accelerator design-space exploration.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
@@ -58,6 +136,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     networks = commands.add_parser("networks", help="list the built-in networks")
     networks.set_defaults(run=_cmd_networks)
+
+    from pipeline.search import ALGORITHMS
+
+    search = commands.add_parser("search", help="search one problem and write summary, solution and curve")
+    _add_problem_arguments(search)
+    search.add_argument("--algorithm", required=True, choices=tuple(ALGORITHMS))
+    search.add_argument("--seed", type=int, default=0)
+    search.add_argument("--budget", type=int, default=500, help="whole-model evaluations of baselines (default 500)")
+    search.add_argument("--epochs", type=int, default=500, help="RL searches: the release's epochs E (default 500)")
+    search.add_argument("--out", required=True, help="output folder")
+    search.set_defaults(run=_cmd_search)
+
+    pareto = commands.add_parser("pareto", help="exact optimum as a function of the budget level")
+    pareto.add_argument("--model", required=True, help="built-in network name or layer-table CSV path")
+    pareto.add_argument("--dataflows", nargs="+", default=["dla", "shi", "eye"])
+    pareto.add_argument("--objectives", nargs="+", default=["latency"])
+    pareto.add_argument("--constraints", nargs="+", default=["area"])
+    pareto.add_argument("--muls", nargs="+", type=float, default=[round(0.1 * i, 1) for i in range(11)])
+    pareto.add_argument("--space", default="grid", choices=("grid", "integer"))
+    pareto.add_argument("--out", required=True, help="output folder")
+    pareto.set_defaults(run=_cmd_pareto)
 
     demo = commands.add_parser("demo", help="evaluate a network's whole action grid under every dataflow")
     demo.add_argument("--model", default="mobilenet_v2", help="built-in network name or layer-table CSV")

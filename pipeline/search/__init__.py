@@ -1,1 +1,49 @@
-"""Searches over a :class:`envs.problem.Problem`: exact optimum, baselines, ConfuciuX."""
+"""Searches over a :class:`envs.problem.Problem`: exact optimum, baselines, ConfuciuX.
+
+Every search is a function ``search(problem, *, budget, seed, **settings) ->
+SearchResult``, where ``budget`` counts whole-model evaluations. Modules are
+imported on demand, so that a baseline never pays for torch or RLlib.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+from costmodel.errors import ConfXError
+from envs.problem import Problem
+from pipeline.search.base import SearchResult
+
+ALGORITHMS: dict[str, str] = {
+    "exact": "pipeline.search.exact",
+    "random": "pipeline.search.random_search",
+    "anneal": "pipeline.search.anneal",
+    "ga": "pipeline.search.genetic",
+    "bo": "pipeline.search.bayes",
+    "confuciux": "pipeline.search.confuciux:search",
+    "reinforce": "pipeline.search.confuciux:search_reinforce",
+    "ppo": "pipeline.search.ppo",
+}
+"""Algorithm name -> ``module`` defining ``search``, or ``module:function``."""
+
+RL_ALGORITHMS = frozenset({"confuciux", "reinforce", "ppo"})
+"""Searches whose budget is ``epochs`` (RL episodes / GA generations), not whole-model evaluations."""
+
+
+def get_search(algorithm: str) -> Callable[..., SearchResult]:
+    """Return the ``search`` function of an algorithm.
+
+    Raises:
+        ConfXError: Unknown algorithm name.
+    """
+    if algorithm not in ALGORITHMS:
+        raise ConfXError(f"unknown algorithm {algorithm!r}; use one of {', '.join(ALGORITHMS)}")
+    module, _, function = ALGORITHMS[algorithm].partition(":")
+    return getattr(importlib.import_module(module), function or "search")
+
+
+def run_search(problem: Problem, algorithm: str, *, budget: int, seed: int, **settings: object) -> SearchResult:
+    """Run one search on a problem with a budget of whole-model evaluations and a seed."""
+    if budget < 1 and algorithm != "exact" and algorithm not in RL_ALGORITHMS:
+        raise ConfXError(f"budget must be at least 1 whole-model evaluation, got {budget}")
+    return get_search(algorithm)(problem, budget=budget, seed=seed, **settings)

@@ -81,6 +81,14 @@ class BestTracker:
             self.best_objective = float(evaluation.objective[best])
             self.best_used = float(evaluation.used[best])
 
+    def adopt(self, design: NDArray[np.int64], evaluation: Evaluation) -> None:
+        """Take a design found by an earlier stage as the best so far (no curve point, no counting)."""
+        if evaluation.feasible[0] and self.problem.fitness(evaluation)[0] < self.best_fitness:
+            self.best_fitness = float(self.problem.fitness(evaluation)[0])
+            self.best_design = np.asarray(design).copy()
+            self.best_objective = float(evaluation.objective[0])
+            self.best_used = float(evaluation.used[0])
+
     def result(self, algorithm: str, seed: int, *, optimal: bool = False, note: str = "") -> SearchResult:
         """Close the curve at the final counters and return the search's result."""
         final = (self.problem.model_evaluations, self.problem.cost_model_calls, self.best_objective)

@@ -1,0 +1,201 @@
+"""ConfuciuX's two-stage search (REINFORCE on RLlib, then the GA on Ray tasks), and RL baselines.
+
+``epochs`` E splits as in the release: ``confuciux`` runs 2E/3 RL episodes and
+E/3 GA generations; ``reinforce`` and ``ppo`` run E episodes. Every RL episode
+counts as one whole-model evaluation (it assigns a whole model), every GA
+individual as one; cost-model calls are unique (layer, action) points over
+both stages (the env's memo is merged into the problem's).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+
+import numpy as np
+import ray
+
+from envs.confuciux_env import ConfuciuXEnv
+from envs.problem import Problem
+from pipeline.search.base import BestTracker, SearchResult
+from pipeline.search.ga_stage import GAStageSettings, run_ga_stage
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+"""Receives one human-readable progress line at a time."""
+
+
+@dataclass(frozen=True)
+class RLSettings:
+    """Knobs of the RL stage (defaults: the release's).
+
+    Attributes:
+        recurrent: LSTM policy (else feed-forward with the step position in the observation).
+        lr: Adam learning rate.
+        gamma: Discount factor.
+        temperature: Initial softmax temperature.
+        episodes_per_update: Episodes per gradient update.
+        updates_per_iteration: Updates per reported iteration.
+        num_env_runners: Remote env-runner actors (0: sample in-process).
+        num_envs_per_env_runner: Vectorised envs per runner.
+    """
+
+    recurrent: bool = True
+    lr: float = 1e-3
+    gamma: float = 0.9
+    temperature: float = 1.0
+    episodes_per_update: int = 1
+    updates_per_iteration: int = 10
+    num_env_runners: int = 0
+    num_envs_per_env_runner: int = 1
+
+
+@dataclass
+class RLOutcome:
+    """Best design of an RL run and its curve (rows: episode, cost-model calls, objective)."""
+
+    design: np.ndarray | None
+    objective: float
+    used: float
+    episodes: int
+    curve: list[tuple[int, int, float]]
+
+
+def ensure_ray() -> None:
+    """Start a local Ray if none is running (inside a Tune trial one already is)."""
+    if not ray.is_initialized():
+        ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
+
+
+def env_config(problem: Problem) -> dict:
+    """The env config that rebuilds ``problem`` inside an env runner."""
+    spec = problem.spec
+    return {"model": spec.model, "dataflow": spec.dataflow, "objective": spec.objective,
+            "constraint": spec.constraint, "mul": spec.mul, "space": spec.space}  # fmt: skip
+
+
+def reinforce_config(problem: Problem, settings: RLSettings, seed: int, *, episodes: int = 0):  # noqa: ANN201
+    """The RLlib config of the RL stage."""
+    from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+
+    from pipeline.reinforce.algorithm import ReinforceConfig
+    from pipeline.reinforce.rl_module import DEFAULT_MODEL_CONFIG, ConfuciuXPolicy
+
+    model_config = {**DEFAULT_MODEL_CONFIG, "recurrent": settings.recurrent, "temperature": settings.temperature,
+                    "max_seq_len": max(problem.n_layers, 1)}  # fmt: skip
+    return (
+        ReinforceConfig()
+        .environment(ConfuciuXEnv, env_config=env_config(problem))
+        .env_runners(num_env_runners=settings.num_env_runners, num_envs_per_env_runner=settings.num_envs_per_env_runner)
+        .learners(num_learners=0)
+        .training(lr=settings.lr, gamma=settings.gamma, episodes_per_update=settings.episodes_per_update,
+                  updates_per_iteration=settings.updates_per_iteration, episode_budget=episodes)  # fmt: skip
+        .rl_module(rl_module_spec=RLModuleSpec(module_class=ConfuciuXPolicy, model_config=model_config))
+        .debugging(seed=seed, log_level="ERROR")
+        .reporting(metrics_num_episodes_for_smoothing=1)
+    )
+
+
+def run_rl_stage(
+    problem: Problem, *, episodes: int, seed: int, settings: RLSettings, progress: Progress | None = None
+) -> RLOutcome:
+    """Train REINFORCE for ``episodes`` episodes; return its best successful design.
+
+    The env's memo is merged into ``problem`` and the episodes are added to its
+    whole-model evaluations.
+    """
+    import torch
+
+    from pipeline.reinforce.algorithm import BEST_OBJECTIVE, env_cost_model_calls, take_env_memo_cells
+
+    ensure_ray()
+    # Batch-1 inference of a small net: extra intra-op threads only add synchronisation (10x slower here).
+    torch.set_num_threads(1)
+    algo = reinforce_config(problem, settings, seed, episodes=episodes).build_algo()
+    try:
+        log, curve, last_print = algo.episode_log, [], time.perf_counter()
+        while log.episodes < episodes:
+            result = algo.train()
+            calls = env_cost_model_calls(algo)
+            curve.extend((e, calls, obj) for e, obj in log.curve[len(curve):])
+            if progress and (time.perf_counter() - last_print > 2 or log.episodes >= episodes):
+                progress(f"RL episode {log.episodes}/{episodes}: best {result[BEST_OBJECTIVE]:.6g}, "
+                         f"{log.successes} successful, {calls:,} cost-model calls")  # fmt: skip
+                last_print = time.perf_counter()
+        for cells in take_env_memo_cells(algo):
+            problem.memo.merge(cells)
+    finally:
+        algo.stop()
+    base = problem.model_evaluations
+    problem.model_evaluations += log.episodes
+    curve = [(base + e, calls, obj) for e, calls, obj in curve]
+    return RLOutcome(log.best_design, log.best_objective, log.best_used, log.episodes, curve)
+
+
+def _settings(cls: type, options: dict) -> object:
+    names = {f.name for f in fields(cls)}
+    return cls(**{key: value for key, value in options.items() if key in names})
+
+
+def _check_options(options: dict, *classes: type) -> None:
+    known = {f.name for cls in classes for f in fields(cls)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        from costmodel.errors import ConfXError
+
+        raise ConfXError(f"unknown search setting(s) {unknown}; known: {sorted(known)}")
+
+
+def _adopt_rl(tracker: BestTracker, problem: Problem, outcome: RLOutcome) -> None:
+    """Make the RL stage's best design the tracker's best, with the RL curve."""
+    tracker.curve.extend(outcome.curve)
+    if outcome.design is not None:
+        evaluation = problem.evaluate(outcome.design, count=False)
+        tracker.adopt(outcome.design, evaluation)
+
+
+def search(
+    problem: Problem, *, budget: int = 0, seed: int = 0, epochs: int = 500,
+    progress: Progress | None = None, **options: object,
+) -> SearchResult:  # fmt: skip
+    """ConfuciuX: 2E/3 REINFORCE episodes, then E/3 GA generations seeded with the RL best.
+
+    Args:
+        budget: Ignored (the budget is ``epochs``).
+        epochs: The release's E.
+        options: Any field of :class:`RLSettings` or :class:`GAStageSettings`.
+    """
+    _check_options(options, RLSettings, GAStageSettings)
+    tracker = BestTracker(problem)
+    rl_episodes = epochs * 2 // 3
+    outcome = run_rl_stage(problem, episodes=rl_episodes, seed=seed, settings=_settings(RLSettings, options),
+                           progress=progress)  # fmt: skip
+    _adopt_rl(tracker, problem, outcome)
+    if outcome.design is None:
+        return tracker.result("confuciux", seed, note="the RL stage found no design within the budget; GA skipped")
+    generations = epochs - rl_episodes
+
+    def report(generation: int) -> None:
+        if progress and (generation % 20 == 0 or generation == generations):
+            progress(f"GA generation {generation}/{generations}: best {tracker.best_objective:.6g}, "
+                     f"{problem.model_evaluations:,} model evaluations")  # fmt: skip
+
+    run_ga_stage(problem, outcome.design, generations=generations, rng=np.random.default_rng(seed), tracker=tracker,
+                 settings=_settings(GAStageSettings, options), on_generation=report)  # fmt: skip
+    return tracker.result("confuciux", seed)
+
+
+def search_reinforce(
+    problem: Problem, *, budget: int = 0, seed: int = 0, epochs: int = 500,
+    progress: Progress | None = None, **options: object,
+) -> SearchResult:  # fmt: skip
+    """The RL stage alone, for E episodes."""
+    _check_options(options, RLSettings)
+    tracker = BestTracker(problem)
+    outcome = run_rl_stage(problem, episodes=epochs, seed=seed, settings=_settings(RLSettings, options),
+                           progress=progress)  # fmt: skip
+    _adopt_rl(tracker, problem, outcome)
+    return tracker.result("reinforce", seed)
