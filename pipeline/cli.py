@@ -53,6 +53,15 @@ def _int_list(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
+def _setting(text: str) -> tuple[str, object]:
+    import yaml
+
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key.strip(), yaml.safe_load(value)
+
+
 def _problem_from_args(args: argparse.Namespace, *, mul: float | None = None):
     from envs.problem import build_problem
     from envs.space import ActionSpace, named_space
@@ -81,6 +90,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
     problem = _problem_from_args(args)
     options = {"epochs": args.epochs, "progress": print} if args.algorithm in RL_ALGORITHMS else {}
+    options.update(dict(args.settings))
     result = run_search(problem, args.algorithm, budget=args.budget, seed=args.seed, **options)
     out = write_search(problem, result, args.out)
     value = "none feasible" if not result.feasible else f"{result.objective_value:,.6g}"
@@ -145,6 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--seed", type=int, default=0)
     search.add_argument("--budget", type=int, default=500, help="whole-model evaluations of baselines (default 500)")
     search.add_argument("--epochs", type=int, default=500, help="RL searches: the release's epochs E (default 500)")
+    search.add_argument("--set", dest="settings", type=_setting, action="append", default=[], metavar="KEY=VALUE",
+                        help="an algorithm setting, e.g. --set recurrent=false --set lr=0.003 (repeatable)")
     search.add_argument("--out", required=True, help="output folder")
     search.set_defaults(run=_cmd_search)
 

@@ -72,6 +72,15 @@ class ConfuciuXPolicy(TorchRLModule):
         self.register_buffer("temperature", torch.tensor(float(config["temperature"])))
         self.action_dist_cls = TorchMultiCategorical.get_partial_dist_cls(input_lens=self.head_sizes)
 
+    def train(self, mode: bool = True) -> ConfuciuXPolicy:
+        """Set the mode flag without recursing into submodules.
+
+        The network has no dropout or batch norm, so the mode changes nothing,
+        while RLlib's env runner toggles it at every step (~10% of sampling time).
+        """
+        self.training = mode
+        return self
+
     @override(TorchRLModule)
     def get_initial_state(self) -> dict[str, np.ndarray]:
         if not self.recurrent:

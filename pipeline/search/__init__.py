@@ -8,6 +8,7 @@ imported on demand, so that a baseline never pays for torch or RLlib.
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable
 
 from costmodel.errors import ConfXError
@@ -46,4 +47,11 @@ def run_search(problem: Problem, algorithm: str, *, budget: int, seed: int, **se
     """Run one search on a problem with a budget of whole-model evaluations and a seed."""
     if budget < 1 and algorithm != "exact" and algorithm not in RL_ALGORITHMS:
         raise ConfXError(f"budget must be at least 1 whole-model evaluation, got {budget}")
-    return get_search(algorithm)(problem, budget=budget, seed=seed, **settings)
+    search = get_search(algorithm)
+    parameters = inspect.signature(search).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        known = [name for name in parameters if name not in ("problem", "budget", "seed")]
+        unknown = sorted(set(settings) - set(known))
+        if unknown:
+            raise ConfXError(f"{algorithm}: unknown setting(s) {unknown}; known: {known}")
+    return search(problem, budget=budget, seed=seed, **settings)
