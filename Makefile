@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/confx demo --model mobilenet_v2
+	$(VENV)/bin/confx sweep conf/default.yaml --resume
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check costmodel envs pipeline tests benchmarks

@@ -89,7 +89,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
     from pipeline.search_io import write_search
 
     problem = _problem_from_args(args)
-    options = {"epochs": args.epochs, "progress": print} if args.algorithm in RL_ALGORITHMS else {}
+    options = {"epochs": args.epochs, "progress": lambda event: print(event["message"], flush=True)} \
+        if args.algorithm in RL_ALGORITHMS else {}
     options.update(dict(args.settings))
     result = run_search(problem, args.algorithm, budget=args.budget, seed=args.seed, **options)
     out = write_search(problem, result, args.out)
@@ -110,13 +111,54 @@ def _cmd_pareto(args: argparse.Namespace) -> int:
     from pipeline.pareto import pareto_front, write_pareto
 
     frame = pareto_front(
-        [args.model], dataflows=args.dataflows, objectives=args.objectives, constraints=args.constraints,
+        args.model, dataflows=args.dataflows, objectives=args.objectives, constraints=args.constraints,
         muls=args.muls, space=args.space,
     )
     paths = write_pareto(frame, args.out)
     print(frame.to_string(index=False))
     print(f"wrote {', '.join(str(p) for p in paths)}")
     return 0
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from pipeline.config import load_sweep_config
+    from pipeline.sweep import run_sweep
+
+    config = load_sweep_config(args.config)
+    if args.results_dir:
+        config = config.model_copy(update={"results_dir": args.results_dir})
+    outcome = run_sweep(config, address=args.address, tracking_uri=args.tracking_uri, resume=args.resume,
+                        echo=lambda line: print(line, flush=True))  # fmt: skip
+    print(f"trials: {outcome.results_dir / 'trials.parquet'}\nreport: {outcome.report}\n"
+          f"tracking: {outcome.tracking_uri} (parent run {outcome.parent_run_id}; `confx ui` to browse)")
+    return 0 if (outcome.trials["status"] == "ok").all() else 1
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from pipeline.report import build_report
+    from pipeline.tables import read_table
+
+    trials = read_table(f"{args.results_dir}/trials.parquet")
+    report, plots = build_report(trials, args.results_dir, title=f"ConfX sweep {trials['sweep'].iloc[0]}")
+    print(f"report: {report}\nplots: {', '.join(str(p) for p in plots)}")
+    return 0
+
+
+def _cmd_ui(args: argparse.Namespace) -> int:
+    import subprocess
+    from pathlib import Path
+
+    from pipeline.tracking import default_tracking_uri
+
+    results = Path(args.results_dir)
+    stores = sorted(results.glob("*/mlflow.db")) if not (results / "mlflow.db").exists() else [results / "mlflow.db"]
+    if not stores:
+        raise ConfXError(f"no MLflow store (mlflow.db) under {results}; run a sweep first")
+    uri = default_tracking_uri(stores[0].parent)
+    print(f"MLflow UI for {uri} on http://127.0.0.1:{args.port} (Ctrl-C to stop)", flush=True)
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1",
+               "--port", str(args.port)]  # fmt: skip
+    return subprocess.call(command)
 
 
 def _add_problem_arguments(parser: argparse.ArgumentParser) -> None:
@@ -169,6 +211,23 @@ def build_parser() -> argparse.ArgumentParser:
     pareto.add_argument("--space", default="grid", choices=("grid", "integer"))
     pareto.add_argument("--out", required=True, help="output folder")
     pareto.set_defaults(run=_cmd_pareto)
+
+    sweep = commands.add_parser("sweep", help="run a design-space sweep (Ray Tune + MLflow + Parquet)")
+    sweep.add_argument("config", help="sweep YAML, e.g. conf/default.yaml")
+    sweep.add_argument("--resume", action="store_true", help="continue an interrupted sweep (or start it)")
+    sweep.add_argument("--address", help="Ray cluster address (default: start a local Ray)")
+    sweep.add_argument("--tracking-uri", help="MLflow tracking server (default: SQLite in the results folder)")
+    sweep.add_argument("--results-dir", help="override the config's results folder")
+    sweep.set_defaults(run=_cmd_sweep)
+
+    report = commands.add_parser("report", help="rebuild a sweep's report from its Parquet results")
+    report.add_argument("results_dir", help="a sweep's results folder, e.g. results/default")
+    report.set_defaults(run=_cmd_report)
+
+    ui = commands.add_parser("ui", help="browse the local MLflow store in the MLflow UI (127.0.0.1)")
+    ui.add_argument("--results-dir", default="results/default", help="a sweep's results folder")
+    ui.add_argument("--port", type=int, default=5000)
+    ui.set_defaults(run=_cmd_ui)
 
     demo = commands.add_parser("demo", help="evaluate a network's whole action grid under every dataflow")
     demo.add_argument("--model", default="mobilenet_v2", help="built-in network name or layer-table CSV")

@@ -24,8 +24,9 @@ from pipeline.search.ga_stage import GAStageSettings, run_ga_stage
 
 logger = logging.getLogger(__name__)
 
-Progress = Callable[[str], None]
-"""Receives one human-readable progress line at a time."""
+Progress = Callable[[dict], None]
+"""Receives progress events: ``message`` (one human-readable line), ``stage``, ``best_objective``,
+``model_evaluations`` and ``cost_model_calls``."""
 
 
 @dataclass(frozen=True)
@@ -122,8 +123,10 @@ def run_rl_stage(
             calls = env_cost_model_calls(algo)
             curve.extend((e, calls, obj) for e, obj in log.curve[len(curve):])
             if progress and (time.perf_counter() - last_print > 2 or log.episodes >= episodes):
-                progress(f"RL episode {log.episodes}/{episodes}: best {result[BEST_OBJECTIVE]:.6g}, "
-                         f"{log.successes} successful, {calls:,} cost-model calls")  # fmt: skip
+                progress({"message": f"RL episode {log.episodes}/{episodes}: best {result[BEST_OBJECTIVE]:.6g}, "
+                                     f"{log.successes} successful, {calls:,} cost-model calls",
+                          "stage": "rl", "best_objective": result[BEST_OBJECTIVE],
+                          "model_evaluations": problem.model_evaluations + log.episodes, "cost_model_calls": calls})
                 last_print = time.perf_counter()
         for cells in take_env_memo_cells(algo):
             problem.memo.merge(cells)
@@ -180,8 +183,10 @@ def search(
 
     def report(generation: int) -> None:
         if progress and (generation % 20 == 0 or generation == generations):
-            progress(f"GA generation {generation}/{generations}: best {tracker.best_objective:.6g}, "
-                     f"{problem.model_evaluations:,} model evaluations")  # fmt: skip
+            progress({"message": f"GA generation {generation}/{generations}: best {tracker.best_objective:.6g}, "
+                                 f"{problem.model_evaluations:,} model evaluations",
+                      "stage": "ga", "best_objective": tracker.best_objective,
+                      "model_evaluations": problem.model_evaluations, "cost_model_calls": problem.cost_model_calls})
 
     run_ga_stage(problem, outcome.design, generations=generations, rng=np.random.default_rng(seed), tracker=tracker,
                  settings=_settings(GAStageSettings, options), on_generation=report)  # fmt: skip

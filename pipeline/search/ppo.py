@@ -83,8 +83,10 @@ def search(
             calls = env_cost_model_calls(algo)
             curve.extend((e, calls, obj) for e, obj in log.curve[len(curve):])
             if progress and time.perf_counter() - last_print > 2:
-                progress(f"PPO episode {log.episodes}/{epochs}: best {log.best_objective:.6g}, "
-                         f"{calls:,} cost-model calls")  # fmt: skip
+                progress({"message": f"PPO episode {log.episodes}/{epochs}: best {log.best_objective:.6g}, "
+                                     f"{calls:,} cost-model calls",
+                          "stage": "rl", "best_objective": log.best_objective,
+                          "model_evaluations": problem.model_evaluations + log.episodes, "cost_model_calls": calls})
                 last_print = time.perf_counter()
         for cells in take_env_memo_cells(algo):
             problem.memo.merge(cells)

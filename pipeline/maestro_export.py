@@ -1,0 +1,124 @@
+"""Export a design as MAESTRO mapping files, one per layer, as the ConfuciuX release writes them.
+
+For each layer ConfuciuX writes a mapping file with three constants (``KTileSz`` is the
+buffer action ``ktile``, ``ClusterSz`` the PE count ``num_pe``, ``CTileSz`` is always 1),
+the layer's dimensions and the ``Dataflow { ... }`` block of its dataflow template. A
+depthwise layer (``T = 2``) is a ``DSCONV`` layer and always uses the ``dpt`` template,
+whatever dataflow the design chose. The files we write are byte-identical to the release's,
+so they can be fed to the real MAESTRO to cross-check a design.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from importlib import resources
+from pathlib import Path
+
+import pandas as pd
+
+from costmodel import DATAFLOWS
+from costmodel.errors import ConfXError, join_problems
+
+logger = logging.getLogger(__name__)
+
+MAPPING_COLUMNS = ("layer_index", "K", "C", "Y", "X", "R", "S", "T", "dataflow", "num_pe", "ktile")
+DEPTHWISE_TEMPLATE = "dpt"
+LAYER_TYPES = {1: "CONV", 2: "DSCONV"}
+
+
+@functools.cache
+def dataflow_template(name: str) -> str:
+    """The ``Dataflow { ... }`` block of one template (``dla``, ``shi``, ``eye`` or ``dpt``), as packaged."""
+    return resources.files("pipeline.maestro_templates").joinpath(f"{name}.m").read_text()
+
+
+def _check_solution(solution: pd.DataFrame) -> None:
+    """Raise one ConfXError that lists every reason the solution table cannot be exported."""
+    missing = [column for column in MAPPING_COLUMNS if column not in solution.columns]
+    if missing:
+        raise ConfXError(
+            f"solution table: missing column(s) {missing}; a solution.parquet written by the search has them all"
+        )
+    problems = []
+    bad_types = sorted(set(solution["T"]) - set(LAYER_TYPES))
+    if bad_types:
+        problems.append(f"column T has value(s) {bad_types}; use 1 (CONV) or 2 (depthwise DSCONV)")
+    conv_dataflows = solution.loc[solution["T"] != 2, "dataflow"]
+    bad_dataflows = sorted(set(conv_dataflows) - set(DATAFLOWS))
+    if bad_dataflows:
+        problems.append(f"column dataflow has value(s) {bad_dataflows}; use one of {list(DATAFLOWS)}")
+    for column in ("num_pe", "ktile"):
+        if (solution[column] < 1).any():
+            problems.append(f"column {column} has values below 1; PE counts and tile sizes are positive integers")
+    if problems:
+        raise ConfXError("solution table: " + join_problems(problems))
+
+
+def mapping_text(layer: pd.Series) -> str:
+    """The MAESTRO mapping file of one layer of a design.
+
+    Args:
+        layer: One row of a solution table, with ``K C Y X R S T``, ``dataflow``,
+            ``num_pe`` and ``ktile``.
+
+    Returns:
+        The file's text, byte-identical to what ConfuciuX writes (no final newline).
+    """
+    layer_type = LAYER_TYPES[int(layer["T"])]
+    template = DEPTHWISE_TEMPLATE if layer_type == "DSCONV" else str(layer["dataflow"])
+    dims = ", ".join(f"{dim}: {int(layer[dim])}" for dim in ("K", "C", "Y", "X", "R", "S"))
+    return (
+        f"Constant KTileSz {int(layer['ktile'])};\n"
+        "Constant CTileSz 1;\n"
+        f"Constant ClusterSz {int(layer['num_pe'])};\n"
+        "Network 0 {\n"
+        f"Layer {layer_type} {{\n"
+        f"Type: {layer_type}\n"
+        f"Dimensions {{ {dims} }}\n"
+        f"{dataflow_template(template)}"
+        "}\n"
+        "}"
+    )
+
+
+def mapping_file_name(layer: pd.Series, *, index_width: int = 3) -> str:
+    """The file name of a layer's mapping, e.g. ``layer_003_dla_K64_C3_Y224_X224_R11_S11_P1_B1.m``.
+
+    The dataflow part names the template actually used, so depthwise layers read ``dpt``.
+    """
+    template = DEPTHWISE_TEMPLATE if int(layer["T"]) == 2 else str(layer["dataflow"])
+    dims = "_".join(f"{dim}{int(layer[dim])}" for dim in ("K", "C", "Y", "X", "R", "S"))
+    index = f"{int(layer['layer_index']):0{index_width}d}"
+    return f"layer_{index}_{template}_{dims}_P{int(layer['num_pe'])}_B{int(layer['ktile'])}.m"
+
+
+def write_mapping_files(solution: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """Write one MAESTRO mapping file per layer of a design.
+
+    Args:
+        solution: The design, one row per layer, as in ``solution.parquet``: columns
+            ``layer_index``, ``K C Y X R S T``, ``dataflow`` (dla/shi/eye), ``num_pe``, ``ktile``.
+            An empty table (a search that found no design) writes nothing.
+        out_dir: Folder for the files; created if missing.
+
+    Returns:
+        The paths written, in layer order.
+
+    Raises:
+        ConfXError: A missing column, an unknown dataflow or layer type, or a non-positive action.
+    """
+    _check_solution(solution)
+    if solution.empty:
+        logger.debug("empty solution: no MAESTRO mapping files written")
+        return []
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    index_width = max(3, len(str(int(solution["layer_index"].max()))))
+    paths = []
+    for _, layer in solution.sort_values("layer_index").iterrows():
+        path = out_dir / mapping_file_name(layer, index_width=index_width)
+        path.write_text(mapping_text(layer))
+        paths.append(path)
+    logger.debug("wrote %d MAESTRO mapping files to %s", len(paths), out_dir)
+    return paths

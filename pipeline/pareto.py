@@ -1,0 +1,154 @@
+"""The exact optimum as a function of the budget: one certified point per budget level ``mul``.
+
+For one network and every (dataflow, objective, constraint) group, the per-layer
+option table is built once (it does not depend on the budget) and the exact
+solver is run at each ``mul``. The frame goes to ``pareto.parquet`` (schema
+:data:`PARETO_SCHEMA`) and a plot of objective against budget to ``pareto.png``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from costmodel.errors import ConfXError
+from envs.problem import Problem, build_problem
+from envs.space import ActionSpace
+from pipeline.search.exact import OptionTable, build_option_table, solve_with_table
+
+logger = logging.getLogger(__name__)
+
+PARETO_SCHEMA = pa.schema(
+    [
+        ("model", pa.string()),
+        ("space", pa.string()),
+        ("dataflow", pa.string()),
+        ("objective", pa.string()),
+        ("constraint", pa.string()),
+        ("mul", pa.float64()),
+        ("budget", pa.float64()),
+        ("objective_value", pa.float64()),
+        ("constraint_used", pa.float64()),
+        ("optimal", pa.bool_()),
+    ]
+)
+"""One row per budget level; ``objective_value`` is NaN where no design fits the budget."""
+
+GROUP_COLUMNS = ["model", "space", "dataflow", "objective", "constraint"]
+
+
+def optimum_at(problem: Problem, table: OptionTable) -> dict[str, object]:
+    """One row of the front: the exact optimum of ``problem`` from a prepared option table.
+
+    A budget below the cheapest design gives a row with NaN values (no design exists).
+    """
+    spec = problem.spec
+    row: dict[str, object] = {
+        "model": problem.layers.name, "space": spec.space.name, "dataflow": spec.dataflow,
+        "objective": spec.objective, "constraint": spec.constraint, "mul": spec.mul, "budget": problem.budget,
+    }
+    try:
+        result = solve_with_table(problem, table)
+    except ConfXError as error:
+        logger.warning("pareto: no design at mul %s: %s", spec.mul, error)
+        return row | {"objective_value": math.nan, "constraint_used": math.nan, "optimal": False}
+    return row | {
+        "objective_value": result.objective_value,
+        "constraint_used": result.constraint_used,
+        "optimal": result.optimal,
+    }
+
+
+def group_front(model: str, muls: Sequence[float], **problem_args: object) -> list[dict[str, object]]:
+    """Rows of one (network, dataflow, objective, constraint, space) group, one per ``mul``."""
+    base = build_problem(model, mul=muls[0], **problem_args)  # type: ignore[arg-type]
+    table = build_option_table(base)
+    rows = []
+    for mul in muls:
+        problem = Problem(dataclasses.replace(base.spec, mul=float(mul)), layers=base.layers)
+        rows.append(optimum_at(problem, table))
+    return rows
+
+
+def pareto_front(
+    model: str,
+    *,
+    muls: Sequence[float],
+    dataflows: Sequence[str] = ("dla",),
+    objectives: Sequence[str] = ("latency",),
+    constraints: Sequence[str] = ("area",),
+    space: str | ActionSpace = "grid",
+) -> pd.DataFrame:
+    """Exact optimum against budget for one network and every dataflow x objective x constraint.
+
+    Args:
+        model: Built-in network name or layer-table CSV path.
+        muls: Budget levels in [0, 1] (budget = c_min + (c_max - c_min) * mul).
+        dataflows: Dataflows to sweep.
+        objectives: Objectives to sweep.
+        constraints: ``area`` and/or ``power``.
+        space: ``grid``, ``integer`` or an :class:`ActionSpace`.
+
+    Returns:
+        One row per group and ``mul``, columns as in :data:`PARETO_SCHEMA`.
+
+    Raises:
+        ConfXError: Bad network, dataflow, objective, constraint, space or mul; empty ``muls``.
+    """
+    if len(muls) == 0:
+        raise ConfXError("pareto_front needs at least one budget level in muls")
+    rows = []
+    for dataflow in dataflows:
+        for objective in objectives:
+            for constraint in constraints:
+                logger.info("pareto: %s %s %s %s over %d budgets", model, dataflow, objective, constraint, len(muls))
+                rows += group_front(model, muls, dataflow=dataflow, objective=objective,
+                                    constraint=constraint, space=space)
+    return pd.DataFrame(rows, columns=PARETO_SCHEMA.names)
+
+
+def plot_pareto(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Plot objective against budget, one panel per objective and constraint, one line per group.
+
+    Hollow markers show points whose optimality is not certified.
+    """
+    panels = list(frame.groupby(["objective", "constraint"], sort=False))
+    figure = Figure(figsize=(5.5 * len(panels), 4.0), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(1, len(panels), squeeze=False)[0]
+    for ax, ((objective, constraint), panel) in zip(axes, panels, strict=True):
+        for (model, space, dataflow), line in panel.groupby(["model", "space", "dataflow"], sort=False):
+            line = line.sort_values("budget")
+            drawn = ax.plot(line["budget"], line["objective_value"], marker="o", label=f"{model} {dataflow} ({space})")
+            uncertified = line[~line["optimal"].astype(bool)]
+            ax.plot(uncertified["budget"], uncertified["objective_value"], "o", mfc="white", color=drawn[0].get_color())
+        ax.set_xlabel(f"budget ({constraint})")
+        ax.set_ylabel(f"optimal {objective}")
+        ax.set_title(f"{objective} under {constraint}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    path = Path(path)
+    figure.savefig(path, dpi=120)
+    return path
+
+
+def write_pareto(frame: pd.DataFrame, out_dir: str | Path) -> tuple[Path, Path]:
+    """Write ``pareto.parquet`` and ``pareto.png`` into ``out_dir`` (created if missing)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pandas(frame[PARETO_SCHEMA.names], schema=PARETO_SCHEMA, preserve_index=False)
+    parquet_path = out / "pareto.parquet"
+    pq.write_table(table, parquet_path)
+    return parquet_path, plot_pareto(frame, out / "pareto.png")
+
+
+__all__ = ["PARETO_SCHEMA", "pareto_front", "plot_pareto", "write_pareto"]

@@ -1,0 +1,473 @@
+"""MLflow tracking of a sweep: one parent run per sweep, one child run per trial.
+
+Everything goes through an explicit ``mlflow.MlflowClient(tracking_uri)``: no global
+tracking URI and no fluent active-run state, so the same calls work in the Tune driver
+and inside Ray workers. Values are logged in batches (``log_batch``), never one per call:
+over HTTP each call costs about 15 ms.
+
+Runs are found again by tag, so a resumed sweep or a retried trial never duplicates one:
+
+* the parent by ``confx.sweep_id``; each opening increments ``confx.invocations``;
+* a child by ``confx.trial_key`` under its parent (``mlflow.parentRunId``).
+
+MLflow params are immutable, so a child run that already holds different params or a
+different best-so-far curve (a trial whose configuration or result changed) is deleted
+and logged afresh; an agreeing one is completed in place.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+import tempfile
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from mlflow.entities import Metric, Param, Run, RunStatus, RunTag
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+from pipeline.maestro_export import write_mapping_files
+from pipeline.tables import write_table
+
+logger = logging.getLogger(__name__)
+
+SWEEP_ID_TAG = "confx.sweep_id"
+INVOCATIONS_TAG = "confx.invocations"
+TRIAL_KEY_TAG = "confx.trial_key"
+ERROR_TAG = "confx.error"
+ERROR_MAX_CHARS = 5000
+# MLflow rejects longer param values (mlflow.utils.validation.MAX_PARAM_VAL_LENGTH).
+PARAM_MAX_CHARS = 6000
+
+CURVE_METRIC = "best_objective"
+FINAL_METRIC_KEYS = (
+    "objective_value",
+    "constraint_used",
+    "budget",
+    "gap",
+    "model_evaluations",
+    "cost_model_calls",
+    "wall_time_s",
+)
+TRIAL_STATUSES = ("FINISHED", "FAILED")
+DB_FILE = "mlflow.db"
+ARTIFACTS_FOLDER = "mlartifacts"
+CONVERGENCE_PLOT = "convergence.png"
+MAESTRO_ARTIFACT_PATH = "maestro"
+
+
+# ----------------------------------------------------------------------------- store and experiment
+
+
+def default_tracking_uri(results_dir: str | Path) -> str:
+    """The embedded default store: ``sqlite:///<absolute results_dir>/mlflow.db``."""
+    return f"sqlite:///{Path(results_dir).resolve() / DB_FILE}"
+
+
+def _sqlite_folder(tracking_uri: str) -> Path | None:
+    """The folder of a sqlite store's database file, or None for any other store."""
+    prefix = "sqlite:///"
+    if not tracking_uri.startswith(prefix):
+        return None
+    database = tracking_uri[len(prefix) :].split("?", 1)[0]
+    if not database or database == ":memory:":
+        return None
+    # sqlite:////abs/path.db is absolute; sqlite:///rel/path.db is relative to the working folder.
+    return Path(database).resolve().parent
+
+
+def artifact_location(tracking_uri: str) -> str | None:
+    """Where a new experiment stores its artifacts.
+
+    A sqlite store keeps them beside the database (``<db folder>/mlartifacts``) rather than
+    MLflow's default ``./mlruns`` under whatever folder the process happens to run in. For
+    any other store (an ``http(s)`` server proxies artifacts) the server decides: None.
+    """
+    folder = _sqlite_folder(tracking_uri)
+    return None if folder is None else (folder / ARTIFACTS_FOLDER).as_uri()
+
+
+def ensure_experiment(tracking_uri: str, name: str) -> str:
+    """Get or create the experiment of a sweep (one per sweep name).
+
+    A deleted experiment of that name is restored, since MLflow would refuse to create it.
+
+    Returns:
+        The experiment id.
+    """
+    client = mlflow.MlflowClient(tracking_uri)
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        if experiment.lifecycle_stage == "deleted":
+            logger.info("restoring deleted MLflow experiment %r", name)
+            client.restore_experiment(experiment.experiment_id)
+        return experiment.experiment_id
+    try:
+        return client.create_experiment(name, artifact_location=artifact_location(tracking_uri))
+    except MlflowException as error:
+        # Another worker created it between our look-up and our create.
+        if error.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
+            raise
+        return client.get_experiment_by_name(name).experiment_id
+
+
+# ----------------------------------------------------------------------------- finding runs
+
+
+def _quote(value: str) -> str:
+    """Quote a value for an MLflow filter string."""
+    if "'" not in value:
+        return f"'{value}'"
+    if '"' not in value:
+        return f'"{value}"'
+    raise ValueError(f"run tag value {value!r} holds both quote characters; MLflow cannot search for it")
+
+
+def _find_runs(client: mlflow.MlflowClient, experiment_id: str, tags: Mapping[str, str]) -> list[Run]:
+    """Active runs of an experiment that carry all the given tag values, oldest first."""
+    filter_string = " and ".join(f"tags.`{key}` = {_quote(value)}" for key, value in tags.items())
+    return list(client.search_runs([experiment_id], filter_string, order_by=["attributes.start_time ASC"]))
+
+
+def _drop_duplicates(client: mlflow.MlflowClient, runs: Sequence[Run], what: str) -> Run | None:
+    """Keep the oldest run and delete the others (left by a race between two writers)."""
+    if not runs:
+        return None
+    for extra in runs[1:]:
+        logger.warning("deleting duplicate MLflow run %s of %s", extra.info.run_id, what)
+        client.delete_run(extra.info.run_id)
+    return runs[0]
+
+
+# ----------------------------------------------------------------------------- entities
+
+
+def _param_entities(params: Mapping[str, object]) -> list[Param]:
+    """Params as MLflow entities, stringified and cut to MLflow's length limit."""
+    entities = []
+    for key, value in params.items():
+        text = str(value)
+        if len(text) > PARAM_MAX_CHARS:
+            logger.warning("param %r is %d characters long; keeping the first %d", key, len(text), PARAM_MAX_CHARS)
+            text = text[:PARAM_MAX_CHARS]
+        entities.append(Param(key, text))
+    return entities
+
+
+def _tag_entities(tags: Mapping[str, object]) -> list[RunTag]:
+    return [RunTag(key, str(value)) for key, value in tags.items()]
+
+
+def _is_finite_number(value: object) -> bool:
+    """True for finite Python or numpy numbers (bools count as 0/1)."""
+    return isinstance(value, numbers.Real) and math.isfinite(value)
+
+
+def _final_metrics(values: Mapping[str, object], timestamp: int) -> list[Metric]:
+    """Finite numeric values as step-0 metrics; None, NaN and non-numbers are left out."""
+    return [Metric(key, float(value), timestamp, 0) for key, value in values.items() if _is_finite_number(value)]
+
+
+def _error_text(error: str) -> str:
+    """The error as a tag value: head and tail of a long traceback, about :data:`ERROR_MAX_CHARS` long."""
+    if len(error) <= ERROR_MAX_CHARS:
+        return error
+    head = ERROR_MAX_CHARS // 5
+    cut = f"\n[... {len(error) - ERROR_MAX_CHARS} characters cut ...]\n"
+    return error[:head] + cut + error[-(ERROR_MAX_CHARS - head) :]
+
+
+def curve_points(curve: pd.DataFrame | None) -> dict[int, float]:
+    """Best-so-far objective by whole-model evaluations (the metric step), last value per step.
+
+    Rows without a finite objective (before the first feasible design) are left out.
+    """
+    if curve is None or curve.empty:
+        return {}
+    finite = curve[pd.to_numeric(curve[CURVE_METRIC], errors="coerce").map(math.isfinite)]
+    points = finite.drop_duplicates("model_evaluations", keep="last")
+    steps, values = points["model_evaluations"], points[CURVE_METRIC]
+    return {int(step): float(value) for step, value in zip(steps, values, strict=True)}
+
+
+# ----------------------------------------------------------------------------- artifacts
+
+
+def plot_convergence(points: Mapping[int, float], path: Path, *, title: str) -> Path:
+    """Plot the best objective against whole-model evaluations (log y when every value is positive)."""
+    figure = Figure(figsize=(6.0, 4.0), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    steps = sorted(points)
+    values = [points[step] for step in steps]
+    axes.step(steps, values, where="post", marker=".")
+    if values and min(values) > 0:
+        axes.set_yscale("log")
+    axes.set_xlabel("model evaluations")
+    axes.set_ylabel("best objective")
+    axes.set_title(title, fontsize=9)
+    axes.grid(True, which="both", alpha=0.3)
+    figure.savefig(path, dpi=110)
+    return path
+
+
+def _stage_trial_artifacts(
+    folder: Path, run_name: str, curve: pd.DataFrame | None, solution: pd.DataFrame | None, points: Mapping[int, float]
+) -> None:
+    """Write the trial's generated artifacts into folder, laid out as in the run."""
+    if solution is not None:
+        write_table(solution, folder / "solution.parquet")
+        write_mapping_files(solution, folder / MAESTRO_ARTIFACT_PATH)
+    if curve is not None:
+        write_table(curve, folder / "curve.parquet")
+    if points:
+        plot_convergence(points, folder / CONVERGENCE_PLOT, title=run_name)
+
+
+def _log_files(client: mlflow.MlflowClient, run_id: str, files: Iterable[Path]) -> None:
+    for path in files:
+        client.log_artifact(run_id, str(path))
+
+
+# ----------------------------------------------------------------------------- parent run
+
+
+def open_parent_run(
+    tracking_uri: str,
+    experiment_id: str,
+    *,
+    sweep_id: str,
+    run_name: str,
+    params: Mapping[str, object],
+    tags: Mapping[str, object],
+) -> str:
+    """Get or create the parent run of a sweep, found by its ``confx.sweep_id`` tag.
+
+    A new parent logs the params in one batch; a reopened one (a resumed sweep) keeps its
+    params (MLflow params are immutable), is set RUNNING again and gets its
+    ``confx.invocations`` tag incremented. The tags are (re)written in one batch either way.
+
+    Returns:
+        The parent's run id.
+    """
+    client = mlflow.MlflowClient(tracking_uri)
+    runs = [run for run in _find_runs(client, experiment_id, {SWEEP_ID_TAG: sweep_id})
+            if MLFLOW_PARENT_RUN_ID not in run.data.tags]
+    parent = _drop_duplicates(client, runs, f"sweep {sweep_id}")
+    if parent is None:
+        run = client.create_run(experiment_id, run_name=run_name, tags={SWEEP_ID_TAG: sweep_id, INVOCATIONS_TAG: "1"})
+        run_id = run.info.run_id
+        client.log_batch(run_id, params=_param_entities(params), tags=_tag_entities(tags))
+        logger.info("created MLflow parent run %s for sweep %s", run_id, sweep_id)
+        return run_id
+    run_id = parent.info.run_id
+    invocations = int(parent.data.tags.get(INVOCATIONS_TAG, "1")) + 1
+    changed = sorted(key for key, value in params.items()
+                     if key in parent.data.params and parent.data.params[key] != str(value))
+    if changed:
+        logger.warning("sweep %s reopened with changed params %s; MLflow keeps the first values", sweep_id, changed)
+    client.log_batch(run_id, tags=_tag_entities({**tags, INVOCATIONS_TAG: invocations}))
+    if parent.info.status != RunStatus.to_string(RunStatus.RUNNING):
+        client.update_run(run_id, status="RUNNING")
+    logger.info("reopened MLflow parent run %s for sweep %s (invocation %d)", run_id, sweep_id, invocations)
+    return run_id
+
+
+def close_parent_run(
+    tracking_uri: str,
+    run_id: str,
+    *,
+    status: str,
+    artifact_files: Sequence[Path],
+    metrics: Mapping[str, object],
+) -> None:
+    """Log the sweep's final metrics (one batch) and artifact files, then end the parent run.
+
+    Args:
+        tracking_uri: The MLflow store.
+        run_id: The parent run.
+        status: ``FINISHED``, ``FAILED`` or ``KILLED``.
+        artifact_files: Files to attach at the artifact root (report, plots, tables).
+        metrics: Final numeric values; None and non-finite values are left out.
+    """
+    client = mlflow.MlflowClient(tracking_uri)
+    client.log_batch(run_id, metrics=_final_metrics(metrics, _now_ms()))
+    _log_files(client, run_id, artifact_files)
+    client.set_terminated(run_id, status=status)
+
+
+# ----------------------------------------------------------------------------- child runs
+
+
+def child_run_name(summary: Mapping[str, object]) -> str:
+    """A trial's run name: ``<model>_F-<objective>_C-<constraint>_Mul-<mul>_DF-<dataflow>_<algorithm>_s<seed>``."""
+    mul = summary["mul"]
+    mul_text = f"{mul:g}" if isinstance(mul, float) else str(mul)
+    return (
+        f"{summary['model']}_F-{summary['objective']}_C-{summary['constraint']}_Mul-{mul_text}"
+        f"_DF-{summary['dataflow']}_{summary['algorithm']}_s{summary['seed']}"
+    )
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _agrees(client: mlflow.MlflowClient, run: Run, params: Sequence[Param], points: Mapping[int, float]) -> bool:
+    """Whether an existing run can be completed in place.
+
+    It can when no logged param has another value and its logged curve is part of the new
+    one (same values at the same steps), as after an identical retry or an interrupted log.
+    """
+    logged = run.data.params
+    if any(param.key in logged and logged[param.key] != param.value for param in params):
+        return False
+    if CURVE_METRIC not in run.data.metrics or not points:
+        return True
+    history = client.get_metric_history(run.info.run_id, CURVE_METRIC)
+    return all(
+        metric.step in points and math.isclose(points[metric.step], metric.value, rel_tol=1e-12) for metric in history
+    )
+
+
+def _child_run(
+    client: mlflow.MlflowClient,
+    experiment_id: str,
+    parent_run_id: str,
+    *,
+    trial_key: str,
+    run_name: str,
+    params: Sequence[Param],
+    points: Mapping[int, float],
+) -> Run:
+    """Get or create the child run of a trial; a run that disagrees with the new data is replaced."""
+    identity = {TRIAL_KEY_TAG: trial_key, MLFLOW_PARENT_RUN_ID: parent_run_id}
+    run = _drop_duplicates(client, _find_runs(client, experiment_id, identity), f"trial {trial_key}")
+    if run is not None and not _agrees(client, run, params, points):
+        logger.warning("trial %s: run %s disagrees with the new result; replacing it", trial_key, run.info.run_id)
+        client.delete_run(run.info.run_id)
+        run = None
+    if run is None:
+        run = client.create_run(experiment_id, run_name=run_name, tags=identity)
+    return run
+
+
+def log_trial(
+    tracking_uri: str,
+    experiment_id: str,
+    parent_run_id: str,
+    *,
+    trial_key: str,
+    run_name: str,
+    params: Mapping[str, object],
+    tags: Mapping[str, object],
+    summary: Mapping[str, object],
+    curve: pd.DataFrame | None,
+    solution: pd.DataFrame | None,
+    extra_metrics: Mapping[str, object],
+    status: str,
+    error: str | None,
+    artifact_files: Sequence[Path],
+) -> str:
+    """Log one trial as a child run of the sweep's parent, idempotently.
+
+    The run is found again by its ``confx.trial_key`` tag under the parent, so a retried or
+    resumed trial completes (or, if its params or curve changed, replaces) its run rather
+    than adding one. Logged in two batches: params, tags and the best-so-far curve
+    (``best_objective`` with step = whole-model evaluations), then the final metrics.
+
+    Args:
+        tracking_uri: The MLflow store.
+        experiment_id: The sweep's experiment.
+        parent_run_id: The sweep's parent run.
+        trial_key: The trial's stable id.
+        run_name: The run's display name (see :func:`child_run_name`).
+        params: Every axis and setting of the trial, stringified; ``cost_model_version``
+            is added from the summary.
+        tags: Extra tags.
+        summary: The search's ``summary.json``; its values of :data:`FINAL_METRIC_KEYS` become
+            final metrics. Empty for a trial that failed before searching.
+        curve: ``curve.parquet`` (columns ``model_evaluations``, ``cost_model_calls``,
+            ``best_objective``), or None.
+        solution: ``solution.parquet`` (one row per layer), or None. Also exported as MAESTRO
+            mapping files under artifact path ``maestro/``.
+        extra_metrics: Further final metrics (e.g. ``gap``); they override the summary's.
+        status: ``FINISHED`` or ``FAILED``, the run's terminal status.
+        error: The failure's message or traceback, tagged as ``confx.error`` (cut to
+            :data:`ERROR_MAX_CHARS`) on a FAILED run.
+        artifact_files: More files to attach at the artifact root (e.g. ``summary.json``).
+
+    Returns:
+        The child's run id.
+    """
+    if status not in TRIAL_STATUSES:
+        raise ValueError(f"trial status {status!r}; use one of {TRIAL_STATUSES}")
+    client = mlflow.MlflowClient(tracking_uri)
+    all_params = {**params, **({"cost_model_version": summary["cost_model_version"]}
+                               if "cost_model_version" in summary else {})}
+    param_entities = _param_entities(all_params)
+    points = curve_points(curve)
+    run = _child_run(client, experiment_id, parent_run_id, trial_key=trial_key, run_name=run_name,
+                     params=param_entities, points=points)
+    run_id = run.info.run_id
+    try:
+        _log_trial_values(client, run, param_entities, tags, points, summary, extra_metrics, status, error)
+        with tempfile.TemporaryDirectory(prefix="confx-artifacts-") as staging:
+            _stage_trial_artifacts(Path(staging), run_name, curve, solution, points)
+            client.log_artifacts(run_id, staging)
+        _log_files(client, run_id, artifact_files)
+    except BaseException:
+        # Leave the run visibly broken; a retry finds and completes it.
+        _terminate_quietly(client, run_id)
+        raise
+    client.set_terminated(run_id, status=status)
+    logger.debug("logged trial %s as MLflow run %s (%s)", trial_key, run_id, status)
+    return run_id
+
+
+def _terminate_quietly(client: mlflow.MlflowClient, run_id: str) -> None:
+    """Mark a run FAILED without masking the error being raised."""
+    try:
+        client.set_terminated(run_id, status="FAILED")
+    except Exception:  # the original error matters more
+        logger.exception("could not mark MLflow run %s FAILED", run_id)
+
+
+def _log_trial_values(
+    client: mlflow.MlflowClient,
+    run: Run,
+    params: Sequence[Param],
+    tags: Mapping[str, object],
+    points: Mapping[int, float],
+    summary: Mapping[str, object],
+    extra_metrics: Mapping[str, object],
+    status: str,
+    error: str | None,
+) -> None:
+    """Log a trial's params, tags, curve and final metrics in two batches."""
+    run_id = run.info.run_id
+    timestamp = _now_ms()
+    logged_steps = set()
+    if CURVE_METRIC in run.data.metrics:
+        logged_steps = {metric.step for metric in client.get_metric_history(run_id, CURVE_METRIC)}
+    curve_metrics = [Metric(CURVE_METRIC, value, timestamp, step)
+                     for step, value in sorted(points.items()) if step not in logged_steps]
+    new_params = [param for param in params if param.key not in run.data.params]
+    run_tags = dict(tags)
+    if status == "FAILED" and error:
+        run_tags[ERROR_TAG] = _error_text(error)
+    client.log_batch(run_id, metrics=curve_metrics, params=new_params, tags=_tag_entities(run_tags))
+    finals = {key: summary[key] for key in FINAL_METRIC_KEYS if key in summary} | dict(extra_metrics)
+    # A re-logged trial does not repeat values the run already shows.
+    unchanged = {key for key, value in finals.items() if run.data.metrics.get(key) == value}
+    client.log_batch(run_id, metrics=_final_metrics({k: v for k, v in finals.items() if k not in unchanged}, timestamp))
+    if status == "FINISHED" and ERROR_TAG in run.data.tags:
+        client.delete_tag(run_id, ERROR_TAG)

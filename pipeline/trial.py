@@ -1,0 +1,135 @@
+"""One sweep trial: a search on one problem, its outputs, its MLflow child run.
+
+Runs inside a Tune function trainable on any node. It reports progress to
+Tune, writes ``summary.json``, ``solution.parquet``, ``curve.parquet`` and
+``trial.json`` into ``<results>/<sweep>/trials/<trial_key>/`` and logs one
+MLflow child run, found again by its trial key so that a retried trial never
+duplicates it. A failing search is recorded as a FAILED run, then re-raised so
+that Tune retries it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+TRIALS_FOLDER = "trials"
+GROUP_AXES = ("network", "dataflow", "objective", "constraint", "mul")
+"""Axes that define a problem; trials of one group share its exact optimum."""
+
+
+def group_of(trial: dict[str, Any]) -> tuple:
+    """The problem group of a trial (its values of :data:`GROUP_AXES`)."""
+    return tuple(trial[axis] for axis in GROUP_AXES)
+
+
+def gap(objective_value: float, optimum: float, sense: str) -> float:
+    """Relative distance to the optimum, >= 0 when the optimum is right (NaN if unknown)."""
+    if not np.isfinite(optimum) or not np.isfinite(objective_value) or optimum == 0:
+        return float("nan")
+    return objective_value / optimum - 1 if sense == "min" else 1 - objective_value / optimum
+
+
+@dataclass(frozen=True)
+class SweepContext:
+    """What every trial needs besides its own axes (passed once through ``tune.with_parameters``)."""
+
+    sweep: str
+    results_dir: str
+    tracking_uri: str
+    experiment_id: str
+    parent_run_id: str
+    optima: dict[tuple, dict[str, Any]]
+    ga_tasks: int
+    ga_task_cpus: float
+
+
+def _search_options(trial: dict[str, Any], context: SweepContext, report: Any) -> dict[str, Any]:
+    from pipeline.search import RL_ALGORITHMS
+
+    options = dict(trial["settings"])
+    if trial["algorithm"] in RL_ALGORITHMS:
+        options.update(epochs=trial["epochs"], progress=report)
+    if trial["algorithm"] == "confuciux":
+        options.setdefault("n_chunks", max(1, context.ga_tasks))
+        options.setdefault("task_cpus", context.ga_task_cpus)
+        options.setdefault("use_ray", context.ga_tasks > 0)
+    return options
+
+
+def run_trial(config: dict[str, Any], context: SweepContext) -> None:
+    """Tune function trainable: one search, its outputs, its MLflow child run."""
+    import torch
+    from ray import tune
+
+    from envs.problem import build_problem
+    from pipeline.search import run_search
+    from pipeline.search_io import curve_frame, solution_frame, summary_dict, write_search
+
+    torch.set_num_threads(1)
+    trial = config["trial"]
+    out = Path(context.results_dir) / TRIALS_FOLDER / trial["trial_key"]
+    optimum = context.optima[group_of(trial)]["optimum"]
+
+    def report(event: dict) -> None:
+        tune.report({k: v for k, v in event.items() if k != "message"} | {"done": False})
+
+    try:
+        problem = build_problem(trial["network"], dataflow=trial["dataflow"], objective=trial["objective"],
+                                constraint=trial["constraint"], mul=trial["mul"], space=trial["space"])  # fmt: skip
+        result = run_search(problem, trial["algorithm"], budget=trial["budget"], seed=trial["seed"],
+                            **_search_options(trial, context, report))  # fmt: skip
+    except Exception:
+        _log_failed_trial(trial, context, traceback.format_exc())
+        raise
+    write_search(problem, result, out)
+    summary = summary_dict(problem, result)
+    final = {"objective_value": summary["objective_value"], "gap": gap(result.objective_value, optimum, problem.sense),
+             "optimum": optimum, "feasible": result.feasible, "model_evaluations": problem.model_evaluations,
+             "cost_model_calls": problem.cost_model_calls, "wall_time_s": result.wall_time_s}  # fmt: skip
+    solution = solution_frame(problem, result.design)
+    run_id = _log_trial(trial, context, summary, curve_frame(result), solution, out, final)
+    (out / "trial.json").write_text(json.dumps({**final, "run_id": run_id, "trial": trial}, default=str))
+    tune.report({**final, "best_objective": result.objective_value, "done": True})
+
+
+def _trial_params(trial: dict[str, Any]) -> dict[str, Any]:
+    params = {k: v for k, v in trial.items() if k != "settings"}
+    params.update({f"setting.{k}": v for k, v in trial["settings"].items()})
+    return params
+
+
+def _trial_tags(trial: dict[str, Any], context: SweepContext) -> dict[str, str]:
+    return {"confx.sweep": context.sweep, "confx.algorithm": trial["algorithm"]}
+
+
+def _log_trial(trial, context, summary, curve, solution, out, final) -> str:  # noqa: ANN001
+    from pipeline.tracking import log_trial
+
+    return log_trial(
+        context.tracking_uri, context.experiment_id, context.parent_run_id,
+        trial_key=trial["trial_key"], run_name=trial["trial_key"].rsplit("_", 1)[0], params=_trial_params(trial),
+        tags=_trial_tags(trial, context), summary=summary,
+        curve=curve, solution=solution, extra_metrics={"gap": final["gap"], "optimum": final["optimum"]},
+        status="FINISHED", error=None, artifact_files=[],
+    )  # fmt: skip
+
+
+def _log_failed_trial(trial: dict[str, Any], context: SweepContext, error: str) -> None:
+    from pipeline.tracking import log_trial
+
+    try:
+        log_trial(context.tracking_uri, context.experiment_id, context.parent_run_id,
+                  trial_key=trial["trial_key"], run_name=trial["trial_key"].rsplit("_", 1)[0],
+                  params=_trial_params(trial), tags=_trial_tags(trial, context), summary={}, curve=None,
+                  solution=None, extra_metrics={}, status="FAILED", error=error, artifact_files=[])  # fmt: skip
+    except Exception:  # tracking must never hide the trial's own error
+        logger.exception("could not record the failure of %s in MLflow", trial["trial_key"])
