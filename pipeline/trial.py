@@ -70,26 +70,32 @@ def run_trial(config: dict[str, Any], context: SweepContext) -> None:
     import torch
     from ray import tune
 
-    from envs.problem import build_problem
-    from pipeline.search import run_search
-    from pipeline.search_io import curve_frame, solution_frame, summary_dict, write_search
-
     torch.set_num_threads(1)
     trial = config["trial"]
     out = Path(context.results_dir) / TRIALS_FOLDER / trial["trial_key"]
-    optimum = context.optima[group_of(trial)]["optimum"]
 
     def report(event: dict) -> None:
         tune.report({k: v for k, v in event.items() if k != "message"} | {"done": False})
 
     try:
-        problem = build_problem(trial["network"], dataflow=trial["dataflow"], objective=trial["objective"],
-                                constraint=trial["constraint"], mul=trial["mul"], space=trial["space"])  # fmt: skip
-        result = run_search(problem, trial["algorithm"], budget=trial["budget"], seed=trial["seed"],
-                            **_search_options(trial, context, report))  # fmt: skip
+        final = _search_and_record(trial, context, report, out)
     except Exception:
         _log_failed_trial(trial, context, traceback.format_exc())
         raise
+    tune.report({**final, "best_objective": final["objective_value"], "done": True})
+
+
+def _search_and_record(trial: dict[str, Any], context: SweepContext, report: Any, out: Path) -> dict[str, Any]:
+    """Run the trial's search, write its outputs and log its child run; return its final metrics."""
+    from envs.problem import build_problem
+    from pipeline.search import run_search
+    from pipeline.search_io import curve_frame, solution_frame, summary_dict, write_search
+
+    optimum = context.optima[group_of(trial)]["optimum"]
+    problem = build_problem(trial["network"], dataflow=trial["dataflow"], objective=trial["objective"],
+                            constraint=trial["constraint"], mul=trial["mul"], space=trial["space"])  # fmt: skip
+    result = run_search(problem, trial["algorithm"], budget=trial["budget"], seed=trial["seed"],
+                        **_search_options(trial, context, report))  # fmt: skip
     write_search(problem, result, out)
     summary = summary_dict(problem, result)
     final = {"objective_value": summary["objective_value"], "gap": gap(result.objective_value, optimum, problem.sense),
@@ -98,7 +104,7 @@ def run_trial(config: dict[str, Any], context: SweepContext) -> None:
     solution = solution_frame(problem, result.design)
     run_id = _log_trial(trial, context, summary, curve_frame(result), solution, out, final)
     (out / "trial.json").write_text(json.dumps({**final, "run_id": run_id, "trial": trial}, default=str))
-    tune.report({**final, "best_objective": result.objective_value, "done": True})
+    return final
 
 
 def _trial_params(trial: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,142 @@
+"""`confx sweep` end to end: real local Ray, real MLflow SQLite store, Parquet results.
+
+Each test runs the CLI in a subprocess (the resume test kills it with SIGKILL),
+with its results and tracking store in ``tmp_path``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+import yaml
+
+from pipeline.config import load_sweep_config
+from pipeline.sweep import plan_trials
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+SMOKE = ROOT / "conf" / "smoke.yaml"
+
+
+def _confx(*args: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "pipeline.cli", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout)  # fmt: skip
+
+
+def _write_config(tmp_path: Path, **changes: object) -> Path:
+    data = yaml.safe_load(SMOKE.read_text())
+    data.update(changes)
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def _runs(results: Path, experiment: str) -> list:
+    client = mlflow.MlflowClient(f"sqlite:///{results / 'mlflow.db'}")
+    exp = client.get_experiment_by_name(experiment)
+    return client, client.search_runs([exp.experiment_id], max_results=1000)
+
+
+def test_smoke_sweep_tracks_every_trial_and_writes_the_planned_rows(tmp_path):
+    config_path = _write_config(tmp_path, results_dir=str(tmp_path / "results"))
+    done = _confx("sweep", str(config_path), cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    results = tmp_path / "results" / "smoke"
+    planned = plan_trials(load_sweep_config(config_path))
+
+    trials = pd.read_parquet(results / "trials.parquet")
+    assert sorted(trials["trial_key"]) == sorted(t["trial_key"] for t in planned)
+    assert (trials["status"] == "ok").all() and trials["trial_key"].is_unique
+    exact = trials[trials["algorithm"] == "exact"].iloc[0]
+    assert exact["gap"] == 0 and exact["optimal"]
+    assert (trials["gap"] >= 0).all()
+    layers = pd.read_parquet(results / "layers")
+    assert len(layers) == len(planned) * 5  # alexnet has 5 layers
+    assert set(layers["network"].astype(str)) == {"alexnet"}
+
+    client, runs = _runs(results, "smoke")
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(parents) == 1 and len(children) == len(planned)
+    assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parents[0].info.run_id}
+    confuciux = next(r for r in children if r.data.params["algorithm"] == "confuciux")
+    assert confuciux.info.status == "FINISHED"
+    assert confuciux.data.params["network"] == "alexnet" and "cost_model_version" in confuciux.data.params
+    history = client.get_metric_history(confuciux.info.run_id, "best_objective")
+    assert len(history) >= 2 and [m.step for m in history] == sorted(m.step for m in history)
+    artifacts = {a.path for a in client.list_artifacts(confuciux.info.run_id)}
+    assert {"solution.parquet", "curve.parquet", "convergence.png", "maestro"} <= artifacts
+    assert len(client.list_artifacts(confuciux.info.run_id, "maestro")) == 5
+    assert (results / "report.md").read_text().count("| alexnet |") == 3
+
+
+def test_resume_after_sigkill_gives_exactly_the_planned_trials(tmp_path):
+    config_path = _write_config(tmp_path, name="resume", seeds=[0, 1, 2], results_dir=str(tmp_path / "results"))
+    results = tmp_path / "results" / "resume"
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(ROOT)}
+    driver = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "sweep", str(config_path)], cwd=tmp_path,
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and len(list(results.glob("trials/*/trial.json"))) < 2:
+        time.sleep(0.5)
+    finished_before = len(list(results.glob("trials/*/trial.json")))
+    os.killpg(driver.pid, signal.SIGKILL)
+    driver.wait()
+    planned = plan_trials(load_sweep_config(config_path))
+    assert 2 <= finished_before < len(planned), "kill the driver in the middle of the sweep"
+
+    done = _confx("sweep", str(config_path), "--resume", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    trials = pd.read_parquet(results / "trials.parquet")
+    assert sorted(trials["trial_key"]) == sorted(t["trial_key"] for t in planned)
+    assert (trials["status"] == "ok").all()
+    _, runs = _runs(results, "resume")
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    keys = [r.data.tags["confx.trial_key"] for r in children]
+    assert sorted(keys) == sorted(t["trial_key"] for t in planned), "no run lost or duplicated"
+    assert len([r for r in runs if "mlflow.parentRunId" not in r.data.tags]) == 1
+
+
+def test_a_failing_trial_is_retried_then_recorded_and_the_others_finish(tmp_path):
+    algorithms = [{"name": "exact"}, {"name": "random", "budget": 20, "settings": {"batch_size": 0}}]
+    config_path = _write_config(tmp_path, name="failing", algorithms=algorithms, max_failures=1,
+                                results_dir=str(tmp_path / "results"))  # fmt: skip
+    done = _confx("sweep", str(config_path), cwd=tmp_path)
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
+    results = tmp_path / "results" / "failing"
+    trials = pd.read_parquet(results / "trials.parquet").set_index("algorithm")
+    assert trials.loc["exact", "status"] == "ok"
+    assert trials.loc["random", "status"] == "failed" and "batch_size" in trials.loc["random", "error"]
+    _, runs = _runs(results, "failing")
+    failed = [r for r in runs if r.data.tags.get("confx.algorithm") == "random"]
+    assert len(failed) == 1 and failed[0].info.status == "FAILED"  # the retry reused the run
+    assert "batch_size" in failed[0].data.tags["confx.error"]
+    assert "trial failed" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"colour": "red"}, "colour: unknown key"),
+        ({"muls": "half"}, "muls"),
+        ({"networks": ["lenet5"]}, "unknown network"),
+        ({"dataflows": []}, "dataflows"),
+        ({"algorithms": [{"name": "exact", "epochs": "many"}]}, "algorithms.0.epochs"),
+    ],
+)
+def test_bad_configs_exit_2_naming_the_key(tmp_path, change, expected):
+    config_path = _write_config(tmp_path, **change)
+    done = _confx("sweep", str(config_path), cwd=tmp_path, timeout=120)
+    assert done.returncode == 2
+    assert expected in done.stderr and str(config_path) in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "results").exists()
