@@ -288,6 +288,7 @@ def run_sweep(
             trainable,
             param_space={"trial": tune.grid_search(trials)},
             tune_config=tune.TuneConfig(max_concurrent_trials=config.resources.max_concurrent_trials or None,
+                                        reuse_actors=True,  # skips re-importing torch and RLlib per trial
                                         trial_dirname_creator=_trial_folder_name),
             run_config=tune.RunConfig(name=TUNE_FOLDER, storage_path=str(results_dir), verbose=0,
                                       failure_config=tune.FailureConfig(max_failures=config.max_failures),

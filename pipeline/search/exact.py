@@ -2,17 +2,21 @@
 
 Apart from the shared budget the problem separates per layer: every layer picks
 one action (P, B [, dataflow]) and pays its area or power. This is a
-multiple-choice knapsack. The solver builds the per-layer option table over the
-whole action space in one vectorised cost-model call, drops invalid and
-dominated options, and then solves
+multiple-choice knapsack. The solver evaluates every action on every layer in
+one vectorised cost-model call, drops invalid and dominated options, and solves
 
-* summed objectives (latency, energy, LEP, LAP, EAP) as a 0/1 MILP with HiGHS
-  (``scipy.optimize.milp``) at zero optimality gap;
+* summed objectives (latency, energy, LEP, LAP, EAP) exactly. The LP relaxation
+  (a greedy over each layer's convex hull) gives a feasible design, a Lagrange
+  multiplier and a lower bound; options that cannot beat the design are dropped;
+  then either a dynamic programme over the layers on Pareto states (weight,
+  excess), pruned by the same Lagrangian bound (``method="dp"``, the default:
+  no solver tolerance anywhere), or a 0/1 MILP solved by HiGHS through
+  ``scipy.optimize.milp`` at zero gap (``method="milp"``) finds the optimum;
 * ``thrpt_btnk`` (maximise the slowest layer's throughput) by a threshold
   search: at threshold t every layer takes its cheapest option with throughput
   >= t, and the best t is found by bisection over the distinct throughputs;
 * ``thrpt_ave`` (total MACs over total cycles) by Dinkelbach's method, whose
-  subproblems ``min sum(lambda * runtime - macs)`` are the same MILP.
+  subproblems ``min sum(lambda * runtime - macs)`` are summed knapsacks.
 
 Feasibility is always decided by the problem's own test (``Problem.evaluate``),
 so a design the solver returns is feasible exactly as every other search sees it.
@@ -25,6 +29,7 @@ import itertools
 import logging
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,29 +43,36 @@ from pipeline.search.base import BestTracker, SearchResult
 
 logger = logging.getLogger(__name__)
 
+MIP_TOLERANCE = 1e-7
+"""HiGHS's ``mip_feasibility_tolerance``. HiGHS uses it twice: as the allowed violation of a
+row (the budget row is scaled to the spare capacity) and as the smallest objective improvement
+it searches for (the objective is scaled to the incumbent's excess over the per-layer best
+terms). Tighter values make HiGHS crawl on power budgets, whose weights differ by tiny
+K-tile-dependent amounts; budget slips are caught by the problem's own test instead."""
+
 HIGHS_OPTIONS = {
     "mip_rel_gap": 0.0,
     "mip_abs_gap": 0.0,
-    "mip_feasibility_tolerance": 1e-9,
+    "mip_feasibility_tolerance": MIP_TOLERANCE,
     "primal_feasibility_tolerance": 1e-9,
 }
-"""HiGHS settings: zero gap so that 'optimal' is certified; tight feasibility on the O(1)-scaled rows."""
+"""HiGHS settings: zero gap, so that 'optimal' is certified down to ``MIP_TOLERANCE``."""
 
-WARM_UP_GAP = 1e-4
-"""Relative gap of the first, quick solve that only seeds the exact ones."""
+METHODS = ("dp", "milp")
+"""Exact methods for the summed knapsack."""
 
-MAX_REFINES = 8
-"""MILP re-solves allowed while rescaling the objective to the best design so far."""
+MAX_DP_CANDIDATES = 20_000_000
+"""States x options allowed in one DP step (about 160 MB per array); beyond it the MILP takes over."""
 
-GAP_RTOL = 1e-9
-"""Gap between incumbent and HiGHS's bound, relative to the incumbent's excess over the per-layer best
-terms, that counts as closed: HiGHS's LP tolerances, orders of magnitude below any design difference."""
+MAX_SOLVES = 12
+"""MILP solves allowed per knapsack (improved incumbents and excluded over-budget slips)."""
+
+GAP_RTOL = MIP_TOLERANCE
+"""Gap between an incumbent and HiGHS's bound, relative to the incumbent's excess over the
+per-layer best terms, that counts as closed: HiGHS does not look for smaller improvements."""
 
 OPTIMALITY_RTOL = 1e-12
 """Floating-point rounding of a whole-model sum, relative to its value."""
-
-MAX_TIGHTENINGS = 8
-"""Re-solves allowed when HiGHS's feasibility tolerance lets a solution slip over the budget."""
 
 MAX_DINKELBACH_STEPS = 50
 """Dinkelbach converges superlinearly; a handful of steps is typical."""
@@ -175,6 +187,7 @@ class Knapsack:
         terms: Per layer, objective term minus the layer's best candidate term, shape (n_l,).
         spare: Capacity left after every layer's lightest option (>= 0).
         offset: Sum over layers of the best candidate term, in the term's units.
+        margin: Rounding allowance on weights: options heavier than ``spare + margin`` are dropped.
     """
 
     options: list[NDArray[np.int64]]
@@ -182,6 +195,7 @@ class Knapsack:
     terms: list[NDArray[np.float64]]
     spare: float
     offset: float
+    margin: float
 
     def excess(self, picks: list[int]) -> tuple[float, float]:
         """Summed term above ``offset`` and summed extra weight of one position per layer."""
@@ -189,16 +203,21 @@ class Knapsack:
         weight = sum(float(w[p]) for w, p in zip(self.weights, picks, strict=True))
         return term, weight
 
+    def option_of(self, picks: list[int]) -> NDArray[np.int64]:
+        """Table option indices (n_layers,) of one position per layer."""
+        return np.array([options[p] for options, p in zip(self.options, picks, strict=True)], dtype=np.int64)
+
 
 def prepare_knapsack(table: OptionTable, term: NDArray[np.float64], capacity: float) -> Knapsack:
     """Keep per layer the valid options that fit the capacity and that no other option dominates."""
     weight = np.where(table.valid, table.weight, np.inf)
     lightest = weight.min(axis=0)
     spare = max(capacity - float(lightest.sum()), 0.0)
+    margin = 1e-14 * abs(capacity)  # far above the rounding of a sum, far below any weight step
     options, weights, terms, offset = [], [], [], 0.0
     for layer in range(table.n_layers):
         extra = weight[:, layer] - lightest[layer]
-        fits = np.flatnonzero(table.valid[:, layer] & (extra <= spare))
+        fits = np.flatnonzero(table.valid[:, layer] & (extra <= spare + margin))
         front = fits[pareto_options(extra[fits], term[fits, layer])]
         best = float(term[front, layer].min())
         options.append(front)
@@ -206,122 +225,254 @@ def prepare_knapsack(table: OptionTable, term: NDArray[np.float64], capacity: fl
         terms.append(term[front, layer] - best)
         offset += best
     logger.debug("exact: %d candidate options on %d layers", sum(map(len, options)), table.n_layers)
-    return Knapsack(options, weights, terms, spare, offset)
+    return Knapsack(options, weights, terms, spare, offset, margin)
+
+
+def lower_hull(weight: NDArray[np.float64], term: NDArray[np.float64]) -> list[int]:
+    """Positions of a layer's front (weight ascending, term descending) on its lower convex hull."""
+    hull: list[int] = []
+    for point in range(len(weight)):
+        while len(hull) >= 2:
+            a, b = hull[-2], hull[-1]
+            turn = (weight[b] - weight[a]) * (term[point] - term[a]) - (term[b] - term[a]) * (weight[point] - weight[a])
+            if turn > 0:  # a strict left turn: b stays on the hull
+                break
+            hull.pop()
+        hull.append(point)
+    return hull
+
+
+def lp_relaxation(knapsack: Knapsack) -> tuple[list[int], float, float]:
+    """Greedy solution of the knapsack's LP relaxation (Sinha and Zoltners).
+
+    Every layer starts at its lightest option and moves up its lower convex hull; moves are
+    taken in order of decreasing term saved per unit of weight until one does not fit.
+
+    Returns:
+        ``(integer design of the moves that fit, LP multiplier of the budget, LP bound on the excess)``.
+        The design is feasible; the multiplier is the efficiency of the first move that did not fit
+        (0 if all fit, and then the design takes every layer's best term and is optimal).
+    """
+    moves = []  # (efficiency, layer, position reached, weight step)
+    for layer, (weight, term) in enumerate(zip(knapsack.weights, knapsack.terms, strict=True)):
+        hull = lower_hull(weight, term)
+        for a, b in itertools.pairwise(hull):
+            moves.append((-(term[b] - term[a]) / (weight[b] - weight[a]), layer, b, weight[b] - weight[a]))
+    moves.sort(key=lambda move: (-move[0], move[1], move[2]))
+    picks, used, multiplier = [0] * len(knapsack.weights), 0.0, 0.0
+    for efficiency, layer, position, step in moves:
+        if used + step > knapsack.spare:
+            multiplier = float(efficiency)
+            break
+        picks[layer], used = position, used + step
+    bound = sum(float(np.min(t + multiplier * w)) for w, t in zip(knapsack.weights, knapsack.terms, strict=True))
+    return picks, multiplier, bound - multiplier * knapsack.spare
+
+
+def promising_options(knapsack: Knapsack, multiplier: float, bound: float, limit: float) -> list[NDArray[np.int64]]:
+    """Per layer, positions of options that may be part of a design with excess <= ``limit``.
+
+    A design holding option o of layer l has excess >= ``bound + reduced cost of o`` (Lagrangian
+    bound at the LP multiplier), so options whose bound exceeds ``limit`` are dropped.
+    """
+    keep = []
+    margin = 1e-9 * abs(limit) + 1e-12 * abs(knapsack.offset)  # rounding of the bound's sums
+    for weight, term in zip(knapsack.weights, knapsack.terms, strict=True):
+        priced = term + multiplier * weight
+        reduced = priced - priced.min()
+        keep.append(np.flatnonzero((bound + reduced <= limit + margin) & (term <= limit + margin)))
+    return keep
 
 
 def knapsack_milp(
-    knapsack: Knapsack, *, term_scale: float, term_limit: float, rel_gap: float = 0.0
+    knapsack: Knapsack, keep: list[NDArray[np.int64]], *, term_scale: float, forbidden: list[list[int]]
 ) -> tuple[list[int], bool, float]:
-    """Solve the knapsack with HiGHS, ignoring options whose term alone exceeds ``term_limit``.
+    """Solve the knapsack over the kept options with HiGHS at zero gap.
 
     Args:
         knapsack: The candidates.
+        keep: Per layer, positions of the options the MILP may choose.
         term_scale: Objective unit (the excess of a known design), so that the optimum is O(1)
-            and HiGHS's tolerances stay far below the differences between designs.
-        term_limit: Excess of a known feasible design; a costlier option cannot be in a better one.
-        rel_gap: HiGHS's ``mip_rel_gap``; 0 for an exact solve.
+            and HiGHS's tolerances act on differences near the optimum.
+        forbidden: Designs (a position per layer) excluded by no-good cuts.
 
     Returns:
         ``(position chosen in each layer, HiGHS reports optimal, HiGHS's lower bound on the excess)``.
     """
-    keep = [np.flatnonzero(t <= term_limit) for t in knapsack.terms]
     sizes = [len(k) for k in keep]
     layer_of = np.repeat(np.arange(len(sizes)), sizes)
     weight = np.concatenate([w[k] for w, k in zip(knapsack.weights, keep, strict=True)])
     term = np.concatenate([t[k] for t, k in zip(knapsack.terms, keep, strict=True)])
     one_hot = csr_array((np.ones(len(layer_of)), (layer_of, np.arange(len(layer_of)))))
-    # With no spare capacity only zero-extra options are left and the budget row is all zeros.
-    budget_row = weight[None, :] / knapsack.spare if knapsack.spare > 0 else weight[None, :]
-    constraints = [LinearConstraint(one_hot, 1.0, 1.0), LinearConstraint(budget_row, -np.inf, 1.0)]
+    unit = max(knapsack.spare, knapsack.margin, np.finfo(float).tiny)  # the budget row in O(1) units
+    constraints = [
+        LinearConstraint(one_hot, 1.0, 1.0),
+        LinearConstraint(weight[None, :] / unit, -np.inf, knapsack.spare / unit),
+    ]
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    if forbidden:
+        constraints.append(no_good_cuts(keep, starts, forbidden))
     with warnings.catch_warnings():
         # scipy passes options it does not know (the gaps and tolerances) to HiGHS verbatim.
         warnings.filterwarnings("ignore", message="Unrecognized options detected", category=RuntimeWarning)
         result = milp(term / term_scale, integrality=np.ones(len(term)), bounds=Bounds(0, 1),
-                      constraints=constraints, options=HIGHS_OPTIONS | {"mip_rel_gap": rel_gap})
+                      constraints=constraints, options=dict(HIGHS_OPTIONS))
     if result.x is None:
         raise ConfXError(f"the exact solver found no feasible design: {result.message}")
-    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     picks = [int(k[np.argmax(result.x[s:s + n])]) for k, s, n in zip(keep, starts, sizes, strict=True)]
     return picks, result.status == 0, float(result.mip_dual_bound) * term_scale
 
 
-def closed_gap(excess: float, bound: float, offset: float) -> bool:
-    """Whether HiGHS's bound certifies an incumbent: equal up to HiGHS's LP tolerances and rounding.
+def no_good_cuts(
+    keep: list[NDArray[np.int64]], starts: NDArray[np.int64], forbidden: list[list[int]]
+) -> LinearConstraint:
+    """Rows ``sum of a design's variables <= n_layers - 1`` that exclude exactly those designs."""
+    n_layers, n_vars = len(keep), int(starts[-1] + len(keep[-1]))
+    rows = np.zeros((len(forbidden), n_vars))
+    for row, design in enumerate(forbidden):
+        for layer, position in enumerate(design):
+            found = np.searchsorted(keep[layer], position)
+            if found < len(keep[layer]) and keep[layer][found] == position:
+                rows[row, starts[layer] + found] = 1.0
+    return LinearConstraint(csr_array(rows), -np.inf, n_layers - 1.0)
 
-    HiGHS reports 'optimal' at ``mip_rel_gap=0`` with a bound that may trail by its LP
-    tolerances (seen up to ~4e-10 of the objective unit, which here is the incumbent's
-    excess over the per-layer best terms).
+
+def closed_gap(excess: float, bound: float, offset: float, *, rtol: float = 0.0) -> bool:
+    """Whether a lower bound on the excess certifies an incumbent, up to rounding and ``rtol * excess``.
+
+    For HiGHS's bound ``rtol`` is ``GAP_RTOL``: at ``mip_rel_gap=0`` HiGHS prunes every node
+    whose bound is within ``MIP_TOLERANCE`` objective units of the incumbent, and the unit
+    here is the incumbent's excess.
     """
-    return excess - bound <= GAP_RTOL * excess + OPTIMALITY_RTOL * (abs(offset) + abs(excess))
+    return excess - bound <= rtol * excess + OPTIMALITY_RTOL * (abs(offset) + abs(excess))
+
+
+def lagrangian_rest(knapsack: Knapsack, multiplier: float) -> NDArray[np.float64]:
+    """Per layer l, ``sum over later layers of min(term + multiplier * weight)``, shape (n_layers,)."""
+    priced = np.array([np.min(t + multiplier * w) for w, t in zip(knapsack.weights, knapsack.terms, strict=True)])
+    return np.concatenate([np.cumsum(priced[::-1])[::-1][1:], [0.0]])
+
+
+def backtrack(trace: list[tuple[NDArray[np.int64], NDArray[np.int64]]], state: int) -> list[int]:
+    """Positions per layer of a final DP state, from the per-layer (parent state, position) arrays."""
+    picks = []
+    for parents, positions in reversed(trace):
+        picks.append(int(positions[state]))
+        state = int(parents[state])
+    return picks[::-1]
+
+
+def dp_choice(
+    knapsack: Knapsack, multiplier: float, incumbent: list[int], within_budget: Callable[[NDArray[np.int64]], bool]
+) -> Choice | None:
+    """Exact dynamic programme over the layers on Pareto states (weight, excess).
+
+    A state is a choice for the first layers. It survives if it fits the capacity, if no
+    other state is lighter-or-equal and better-or-equal, and if its Lagrangian bound (its
+    excess plus the LP bound of the remaining layers at the LP multiplier) does not exceed
+    the incumbent's excess. Only float64 sums are involved; no solver tolerance.
+
+    Returns:
+        The optimum (certified), or None if a step would exceed ``MAX_DP_CANDIDATES``.
+    """
+    excess, _ = knapsack.excess(incumbent)
+    limit = excess + OPTIMALITY_RTOL * (abs(excess) + abs(knapsack.offset))  # the bound's rounding
+    rest = lagrangian_rest(knapsack, multiplier)
+    state_weight, state_excess, trace = np.zeros(1), np.zeros(1), []
+    for layer, (weight, term) in enumerate(zip(knapsack.weights, knapsack.terms, strict=True)):
+        if len(state_weight) * len(weight) > MAX_DP_CANDIDATES:
+            return None
+        total_weight = np.add.outer(state_weight, weight).ravel()
+        total_excess = np.add.outer(state_excess, term).ravel()
+        bound = total_excess + np.maximum(0.0, rest[layer] - multiplier * (knapsack.spare - total_weight))
+        alive = np.flatnonzero((total_weight <= knapsack.spare + knapsack.margin) & (bound <= limit))
+        alive = alive[pareto_options(total_weight[alive], total_excess[alive])]
+        trace.append(np.divmod(alive, len(weight)))
+        state_weight, state_excess = total_weight[alive], total_excess[alive]
+    logger.debug("exact: DP ended with %d Pareto states", len(state_excess))
+    for state in np.argsort(state_excess, kind="stable"):  # the best state unless rounding fails its budget test
+        picks = backtrack(trace, int(state))
+        if within_budget(knapsack.option_of(picks)):
+            return Choice(knapsack.option_of(picks), certified=True)
+    return Choice(knapsack.option_of(incumbent), certified=False, note="no DP state passed the budget test")
+
+
+def milp_choice(
+    knapsack: Knapsack,
+    multiplier: float,
+    lp_bound: float,
+    incumbent: list[int],
+    within_budget: Callable[[NDArray[np.int64]], bool],
+) -> Choice:
+    """The knapsack's optimum by HiGHS, re-solved until it stops improving on the incumbent.
+
+    Each solve drops the options whose Lagrangian bound exceeds the incumbent's excess and
+    scales the objective to that excess, so that HiGHS's absolute tolerances act on
+    differences near the optimum. An answer that fails ``within_budget`` (HiGHS allows rows
+    to be violated by its tolerance) is excluded by a no-good cut, which keeps the search exact.
+    """
+    picks, (excess, _), forbidden = incumbent, knapsack.excess(incumbent), []
+    for _ in range(MAX_SOLVES):
+        keep = promising_options(knapsack, multiplier, lp_bound, excess)
+        logger.debug("exact: MILP over %d of %d options", sum(map(len, keep)), sum(map(len, knapsack.terms)))
+        trial, solved, milp_bound = knapsack_milp(knapsack, keep, term_scale=excess, forbidden=forbidden)
+        trial_excess, _ = knapsack.excess(trial)
+        if not within_budget(knapsack.option_of(trial)):
+            forbidden.append(trial)
+        elif trial_excess < excess:
+            picks, excess = trial, trial_excess
+        else:
+            certified = solved and closed_gap(excess, milp_bound, knapsack.offset, rtol=GAP_RTOL)
+            return Choice(knapsack.option_of(picks), certified, "" if certified else "HiGHS left a gap")
+    return Choice(knapsack.option_of(picks), False, f"HiGHS did not settle within {MAX_SOLVES} MILP solves")
 
 
 def min_sum_choice(
-    table: OptionTable, term: NDArray[np.float64], capacity: float
-) -> tuple[Choice, float, float]:
+    table: OptionTable,
+    term: NDArray[np.float64],
+    capacity: float,
+    within_budget: Callable[[NDArray[np.int64]], bool],
+    *,
+    method: str = "dp",
+) -> Choice:
     """Best option per layer for a summed term (n_options, n_layers) under an absolute capacity.
 
-    A quick solve at a small gap first finds a near-optimal design; exact solves then run
-    with the objective in units of the best design so far, until one no longer improves on
-    it. HiGHS's absolute tolerances so act on differences near the optimum, not on the
-    whole range of per-layer terms, and options costlier than the incumbent are dropped.
+    Args:
+        table: The option table.
+        term: Per-layer term to minimise, shape (n_options, n_layers).
+        capacity: Largest total weight accepted.
+        within_budget: The authoritative budget test of a design given as option indices (n_layers,).
+        method: ``dp`` (falls back to the MILP if its state set grows too large) or ``milp``.
 
     Returns:
-        The choice, a lower bound on the optimum summed term, and the sum of per-layer best terms.
+        One option per layer, and whether its optimality is certified.
     """
     knapsack = prepare_knapsack(table, term, capacity)
-    picks = [0] * table.n_layers  # position 0 is each layer's lightest option
-    excess, _ = knapsack.excess(picks)
-    limit, certified, bound, rel_gap = excess, excess == 0.0, 0.0, WARM_UP_GAP
-    for _ in range(MAX_REFINES):
-        if excess == 0.0:
-            break
-        trial, certified, bound = knapsack_milp(knapsack, term_scale=excess, term_limit=limit, rel_gap=rel_gap)
-        trial_excess, trial_weight = knapsack.excess(trial)
-        if not trial_excess < excess and rel_gap == 0.0:
-            certified = certified and closed_gap(excess, bound, knapsack.offset)
-            break
-        rel_gap = 0.0
-        if not trial_excess < excess:
-            continue
-        picks, excess = trial, trial_excess
-        if trial_weight <= knapsack.spare:
-            limit = excess
-    else:
-        certified = False
-    option = np.array([opts[p] for opts, p in zip(knapsack.options, picks, strict=True)], dtype=np.int64)
-    return Choice(option, certified), bound + knapsack.offset, knapsack.offset
+    picks, multiplier, lp_bound = lp_relaxation(knapsack)
+    if not within_budget(knapsack.option_of(picks)):  # rounding at the very edge of the budget
+        picks = [0] * table.n_layers  # every layer's lightest option: the cheapest design
+    if closed_gap(knapsack.excess(picks)[0], lp_bound, knapsack.offset):
+        return Choice(knapsack.option_of(picks), certified=True)  # the LP optimum is integral
+    if method == "dp":
+        choice = dp_choice(knapsack, multiplier, picks, within_budget)
+        if choice is not None:
+            return choice
+        logger.warning("exact: the DP's state set outgrew %d candidates; solving with HiGHS", MAX_DP_CANDIDATES)
+    return milp_choice(knapsack, multiplier, lp_bound, picks, within_budget)
 
 
 def feasible_min_sum(
-    problem: Problem, table: OptionTable, tracker: BestTracker, term: NDArray[np.float64]
+    problem: Problem, table: OptionTable, tracker: BestTracker, term: NDArray[np.float64], *, method: str
 ) -> Choice:
-    """:func:`min_sum_choice` at the problem's budget, re-solved tighter while its answer fails the budget test.
+    """:func:`min_sum_choice` at the problem's budget, with the problem's own budget test."""
 
-    HiGHS accepts rows violated by its feasibility tolerance. If the answer is over
-    the budget by the problem's own test, the capacity is lowered by the excess and the
-    MILP solved again. The answer stays certified only if it reaches the first
-    solve's lower bound, since designs inside the excluded sliver are not searched.
-    """
-    capacity = problem.budget * (1 + BUDGET_RTOL)
-    choice, bound, offset = min_sum_choice(table, term, capacity)
-    for _ in range(MAX_TIGHTENINGS):
-        design = table.design(choice.option)
+    def within_budget(option: NDArray[np.int64]) -> bool:
+        design = table.design(option)
         evaluation = problem.evaluate(design)
         tracker.observe(design, evaluation)
-        if evaluation.feasible[0]:
-            break
-        excess = float(evaluation.used[0]) - capacity
-        capacity -= 2 * excess
-        logger.info("exact: solution over budget by %.3g; re-solving with capacity %.9g", excess, capacity)
-        choice, _, _ = min_sum_choice(table, term, capacity)
-    else:
-        raise ConfXError(f"the exact solver could not meet budget {problem.budget:.9g} within tolerance")
-    if capacity < problem.budget * (1 + BUDGET_RTOL):
-        reached = float(term[choice.option, np.arange(table.n_layers)].sum())
-        if not closed_gap(reached - offset, bound - offset, offset):
-            choice.certified = False
-            choice.note = "a slightly better design may lie within the MILP's feasibility tolerance of the budget"
-    return choice
+        return bool(evaluation.feasible[0])
+
+    return min_sum_choice(table, term, problem.budget * (1 + BUDGET_RTOL), within_budget, method=method)
 
 
 # --- throughput objectives ------------------------------------------------------------------
@@ -336,6 +487,7 @@ def bottleneck_choice(problem: Problem, table: OptionTable, tracker: BestTracker
     throughput = np.where(table.valid, table.term, -np.inf)
     weight = np.where(table.valid, table.weight, np.inf)
     levels = np.unique(throughput[table.valid])
+    levels = levels[levels <= throughput.max(axis=0).min()]  # higher levels leave some layer without an option
 
     def cheapest_at(level: float) -> tuple[NDArray[np.int64], bool]:
         option = np.argmin(np.where(throughput >= level, weight, np.inf), axis=0)
@@ -356,7 +508,7 @@ def bottleneck_choice(problem: Problem, table: OptionTable, tracker: BestTracker
     return Choice(best, certified=True)
 
 
-def ratio_choice(problem: Problem, table: OptionTable, tracker: BestTracker) -> Choice:
+def ratio_choice(problem: Problem, table: OptionTable, tracker: BestTracker, *, method: str) -> Choice:
     """Maximise total MACs over total cycles by Dinkelbach's method.
 
     With lambda the best ratio so far, ``min sum(lambda * runtime - macs)`` is a summed
@@ -371,7 +523,7 @@ def ratio_choice(problem: Problem, table: OptionTable, tracker: BestTracker) -> 
     best = Choice(cheapest_choice(table), certified=True)
     for _ in range(MAX_DINKELBACH_STEPS):
         level = ratio(best.option)
-        step = feasible_min_sum(problem, table, tracker, level * table.runtime_cycles - table.macs)
+        step = feasible_min_sum(problem, table, tracker, level * table.runtime_cycles - table.macs, method=method)
         if not ratio(step.option) > level * (1 + RATIO_RTOL):
             best.certified = best.certified and step.certified
             best.note = step.note
@@ -397,22 +549,24 @@ def check_budget(problem: Problem, table: OptionTable, tracker: BestTracker) -> 
         )
 
 
-def solve_with_table(problem: Problem, table: OptionTable, *, seed: int = 0) -> SearchResult:
+def solve_with_table(problem: Problem, table: OptionTable, *, seed: int = 0, method: str = "dp") -> SearchResult:
     """Exact optimum of a problem from an option table built for the same network, objective and space.
 
     The table does not depend on the budget, so a sweep over ``mul`` builds it once.
 
     Raises:
-        ConfXError: The budget is below the cheapest design.
+        ConfXError: The budget is below the cheapest design, or ``method`` is unknown.
     """
+    if method not in METHODS:
+        raise ConfXError(f"exact solver method {method!r} is unknown; use one of {', '.join(METHODS)}")
     tracker = BestTracker(problem)
     check_budget(problem, table, tracker)
     if problem.objective in SUMMED:
-        choice = feasible_min_sum(problem, table, tracker, table.term)
+        choice = feasible_min_sum(problem, table, tracker, table.term, method=method)
     elif problem.objective == "thrpt_btnk":
         choice = bottleneck_choice(problem, table, tracker)
     else:
-        choice = ratio_choice(problem, table, tracker)
+        choice = ratio_choice(problem, table, tracker, method=method)
     design = table.design(choice.option)
     evaluation = problem.evaluate(design)
     tracker.observe(design, evaluation)
@@ -421,21 +575,23 @@ def solve_with_table(problem: Problem, table: OptionTable, *, seed: int = 0) -> 
     return tracker.result("exact", seed, optimal=choice.certified, note=note)
 
 
-def search(problem: Problem, *, budget: int = 0, seed: int = 0) -> SearchResult:
+def search(problem: Problem, *, budget: int = 0, seed: int = 0, method: str = "dp") -> SearchResult:
     """Exact optimum of ``problem`` (``budget`` is ignored: the solver needs no evaluations to search).
 
     Args:
         problem: The problem; its whole action space is evaluated once.
         budget: Ignored (the option table plus a few whole-model checks are all it costs).
         seed: Recorded only; the solver is deterministic.
+        method: ``dp`` (default) or ``milp`` for the summed knapsacks (see the module docstring).
 
     Returns:
-        The optimum, with ``optimal=True`` when HiGHS (or the threshold search) certifies it.
+        The optimum, with ``optimal=True`` when every step certifies it.
 
     Raises:
-        ConfXError: The budget is below the cheapest design, or a layer has no valid action.
+        ConfXError: The budget is below the cheapest design, a layer has no valid action,
+            or ``method`` is unknown.
     """
     start = time.perf_counter()
-    result = solve_with_table(problem, build_option_table(problem), seed=seed)
+    result = solve_with_table(problem, build_option_table(problem), seed=seed, method=method)
     result.wall_time_s = time.perf_counter() - start
     return result
