@@ -11,7 +11,6 @@ never duplicate it). At the end the driver assembles ``trials.parquet`` and the
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import logging
@@ -25,8 +24,9 @@ import pandas as pd
 
 from costmodel import COST_MODEL_VERSION
 from costmodel.errors import ConfXError
+from envs.problem import MAXIMISED
 from pipeline.config import AlgorithmEntry, SweepConfig
-from pipeline.trial import TRIALS_FOLDER, SweepContext, group_of, run_trial
+from pipeline.trial import TRIALS_FOLDER, SweepContext, run_trial, run_tuning_trial, trial_key
 
 logger = logging.getLogger(__name__)
 
@@ -43,21 +43,14 @@ def _settings_grid(entry: AlgorithmEntry) -> list[dict[str, Any]]:
     return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*values)]
 
 
-def trial_key(trial: dict[str, Any]) -> str:
-    """A stable, readable id of a trial: its run name plus a hash of its settings."""
-    settings = json.dumps(trial["settings"], sort_keys=True)
-    digest = hashlib.sha1(f"{settings}|{trial['budget']}|{trial['epochs']}|{trial['space']}".encode()).hexdigest()[:8]
-    network = Path(trial["network"]).stem
-    return (f"{network}_F-{trial['objective']}_C-{trial['constraint']}_Mul-{trial['mul']}_DF-{trial['dataflow']}"
-            f"_{trial['algorithm']}_s{trial['seed']}_{digest}")  # fmt: skip
-
-
 def plan_trials(config: SweepConfig) -> list[dict[str, Any]]:
     """The sweep's trials, in a deterministic order: problem axes x algorithms x settings x seeds."""
     trials = []
     axes = itertools.product(config.networks, config.dataflows, config.objectives, config.constraints, config.muls)
     for network, dataflow, objective, constraint, mul in axes:
         for entry in config.algorithms:
+            if entry.tune is not None:
+                continue  # its settings are searched by Optuna: see run_tuning
             seeds = [0] if entry.name == "exact" else config.seeds  # the exact optimum needs no seed
             for settings in _settings_grid(entry):
                 for seed in seeds:
@@ -73,16 +66,27 @@ def plan_trials(config: SweepConfig) -> list[dict[str, Any]]:
     return trials
 
 
-def exact_optima(trials: list[dict[str, Any]], space: str) -> dict[tuple, dict[str, Any]]:
+def tuning_base_trials(config: SweepConfig, entry: AlgorithmEntry) -> list[dict[str, Any]]:
+    """The problems (x seeds) every Optuna sample of a tuned algorithm is run on."""
+    axes = itertools.product(config.networks, config.dataflows, config.objectives, config.constraints, config.muls)
+    return [{"network": network, "dataflow": dataflow, "objective": objective, "constraint": constraint,
+             "mul": float(mul), "space": config.space, "algorithm": entry.name, "seed": int(seed),
+             "budget": entry.budget, "epochs": entry.epochs, "settings": dict(entry.settings)}
+            for network, dataflow, objective, constraint, mul in axes for seed in config.seeds]  # fmt: skip
+
+
+def exact_optima(config: SweepConfig) -> dict[tuple, dict[str, Any]]:
     """The certified optimum of every problem group (NaN where no exact method exists)."""
     from envs.problem import build_problem
     from pipeline.search import run_search
 
     optima = {}
-    for group in dict.fromkeys(group_of(t) for t in trials):
+    groups = itertools.product(config.networks, config.dataflows, config.objectives, config.constraints,
+                               [float(m) for m in config.muls])  # fmt: skip
+    for group in groups:
         network, dataflow, objective, constraint, mul = group
         problem = build_problem(network, dataflow=dataflow, objective=objective, constraint=constraint, mul=mul,
-                                space=space)  # fmt: skip
+                                space=config.space)  # fmt: skip
         result = run_search(problem, "exact", budget=0, seed=0)
         value = result.objective_value if result.optimal else float("nan")
         optima[group] = {"optimum": value, "budget": problem.budget}
@@ -177,6 +181,17 @@ def collect_results(
     return frame, (pd.concat(layers, ignore_index=True) if layers else pd.DataFrame())
 
 
+def tuned_trials(results_dir: Path, planned: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Trials that Optuna proposed (not in the grid plan), from their folders."""
+    known = {t["trial_key"] for t in planned}
+    found = []
+    for path in sorted((results_dir / TRIALS_FOLDER).glob("*/trial.json")):
+        trial = json.loads(path.read_text())["trial"]
+        if trial["trial_key"] not in known:
+            found.append(trial)
+    return found
+
+
 def write_results(trials: pd.DataFrame, layers: pd.DataFrame, results_dir: Path) -> list[Path]:
     """Write ``trials.parquet`` and the ``layers/`` dataset (hive-partitioned by network and dataflow)."""
     import pyarrow as pa
@@ -194,6 +209,61 @@ def write_results(trials: pd.DataFrame, layers: pd.DataFrame, results_dir: Path)
                          existing_data_behavior="delete_matching")  # fmt: skip
         written.append(results_dir / "layers")
     return written
+
+
+# --- tuning algorithm settings with Optuna -------------------------------------------------
+
+
+def _search_space(entry: AlgorithmEntry) -> dict[str, Any]:
+    from ray import tune
+
+    space = {}
+    for name, dist in entry.tune.space.items():
+        if dist.uniform is not None:
+            space[name] = tune.uniform(*dist.uniform)
+        elif dist.loguniform is not None:
+            space[name] = tune.loguniform(*dist.loguniform)
+        elif dist.randint is not None:
+            space[name] = tune.randint(dist.randint[0], dist.randint[1] + 1)  # inclusive upper bound
+        else:
+            space[name] = tune.choice(dist.choice)
+    return space
+
+
+def run_tuning(
+    config: SweepConfig, entry: AlgorithmEntry, index: int, context: SweepContext, *, resume: bool, echo: Any
+) -> None:
+    """Search one algorithm's settings with Optuna (TPE) through Tune, over every problem of the sweep.
+
+    Each Tune trial takes one sample of the settings, runs the algorithm on every
+    problem group and seed (each search recorded like a grid trial) and reports
+    the mean gap (or mean objective), which Optuna minimises.
+    """
+    from ray import tune
+    from ray.tune.search.optuna import OptunaSearch
+
+    results_dir = Path(context.results_dir)
+    name = f"tune-{index}-{entry.name}"
+    base = tuning_base_trials(config, entry)
+    trainable = _with_resources(config, tune.with_parameters(run_tuning_trial, context=context, base_trials=base))
+    metric = entry.tune.metric
+    mode = "max" if metric == "objective" and set(config.objectives) & MAXIMISED else "min"
+    if resume and tune.Tuner.can_restore(str(results_dir / name)):
+        tuner = tune.Tuner.restore(str(results_dir / name), trainable=trainable, resume_unfinished=True)
+    else:
+        tuner = tune.Tuner(
+            trainable, param_space=_search_space(entry),
+            tune_config=tune.TuneConfig(search_alg=OptunaSearch(metric=metric, mode=mode, seed=0),
+                                        num_samples=entry.tune.num_samples, reuse_actors=True),
+            run_config=tune.RunConfig(name=name, storage_path=str(results_dir), verbose=0,
+                                      failure_config=tune.FailureConfig(max_failures=config.max_failures)),
+        )  # fmt: skip
+    echo(f"tuning {entry.name}: {entry.tune.num_samples} Optuna samples x {len(base)} searches")
+    grid = tuner.fit()
+    finished = [r for r in grid if not r.error and metric in (r.metrics or {})]
+    if finished:
+        best = min(finished, key=lambda r: r.metrics[metric] * (1 if mode == "min" else -1))
+        echo(f"tuned {entry.name}: best mean {metric} {best.metrics[metric]:.4g} with {best.config}")
 
 
 # --- the driver -------------------------------------------------------------------------------
@@ -225,12 +295,42 @@ def _trial_folder_name(trial: Any) -> str:
     return f"{trial.config['trial']['trial_key']}_{trial.trial_id}"
 
 
-def _trainable(config: SweepConfig, context: SweepContext) -> Any:
+def _with_resources(config: SweepConfig, trainable: Any) -> Any:
+    """Reserve the trial's CPUs plus bundles for the GA's nested Ray tasks."""
     from ray import tune
 
     resources = config.resources
     bundles = [{"CPU": resources.cpus_per_trial}] + [{"CPU": resources.ga_task_cpus}] * resources.ga_tasks
-    return tune.with_resources(tune.with_parameters(run_trial, context=context), tune.PlacementGroupFactory(bundles))
+    return tune.with_resources(trainable, tune.PlacementGroupFactory(bundles))
+
+
+def run_grid(
+    config: SweepConfig, trials: list[dict[str, Any]], context: SweepContext, *, restoring: bool, echo: Any
+) -> dict[str, str]:
+    """Run (or continue) the grid of planned trials on Tune; return the errors of failed trials by key."""
+    from ray import tune
+
+    if not trials:
+        return {}
+    results_dir = Path(context.results_dir)
+    trainable = _with_resources(config, tune.with_parameters(run_trial, context=context))
+    if restoring:
+        echo(f"resuming {results_dir / TUNE_FOLDER}")
+        tuner = tune.Tuner.restore(str(results_dir / TUNE_FOLDER), trainable=trainable, resume_unfinished=True,
+                                   resume_errored=False)  # fmt: skip
+    else:
+        tuner = tune.Tuner(
+            trainable,
+            param_space={"trial": tune.grid_search(trials)},
+            tune_config=tune.TuneConfig(max_concurrent_trials=config.resources.max_concurrent_trials or None,
+                                        reuse_actors=True,  # skips re-importing torch and RLlib per trial
+                                        trial_dirname_creator=_trial_folder_name),
+            run_config=tune.RunConfig(name=TUNE_FOLDER, storage_path=str(results_dir), verbose=0,
+                                      failure_config=tune.FailureConfig(max_failures=config.max_failures),
+                                      callbacks=[_progress_callback(len(trials), echo)]),
+        )  # fmt: skip
+    grid = tuner.fit()
+    return {r.config["trial"]["trial_key"]: str(r.error).strip().splitlines()[-1] for r in grid if r.error}
 
 
 def run_sweep(
@@ -266,7 +366,7 @@ def run_sweep(
                          "continue it with --resume, or remove that folder to start over")  # fmt: skip
     results_dir.mkdir(parents=True, exist_ok=True)
     trials = plan_trials(config)
-    echo(f"sweep {config.name}: {len(trials)} trials; results in {results_dir}")
+    echo(f"sweep {config.name}: {len(trials)} grid trials; results in {results_dir}")
     uri = tracking_uri or config.tracking.uri or default_tracking_uri(results_dir)
     experiment_id = ensure_experiment(uri, config.name)
     parent = open_parent_run(uri, experiment_id, sweep_id=str(results_dir), run_name=f"sweep-{config.name}",
@@ -274,29 +374,15 @@ def run_sweep(
                                      "cost_model_version": COST_MODEL_VERSION},
                              tags={"confx.sweep": config.name})  # fmt: skip
     start = time.perf_counter()
-    optima = exact_optima(trials, config.space)
+    optima = exact_optima(config)
     echo(f"exact optima of {len(optima)} problem groups in {time.perf_counter() - start:.1f} s")
     _start_ray(address)
     context = SweepContext(config.name, str(results_dir), uri, experiment_id, parent, optima,
                            config.resources.ga_tasks, config.resources.ga_task_cpus)  # fmt: skip
-    trainable = _trainable(config, context)
-    if restoring:
-        echo(f"resuming {tune_dir}")
-        tuner = tune.Tuner.restore(str(tune_dir), trainable=trainable, resume_unfinished=True, resume_errored=False)
-    else:
-        tuner = tune.Tuner(
-            trainable,
-            param_space={"trial": tune.grid_search(trials)},
-            tune_config=tune.TuneConfig(max_concurrent_trials=config.resources.max_concurrent_trials or None,
-                                        reuse_actors=True,  # skips re-importing torch and RLlib per trial
-                                        trial_dirname_creator=_trial_folder_name),
-            run_config=tune.RunConfig(name=TUNE_FOLDER, storage_path=str(results_dir), verbose=0,
-                                      failure_config=tune.FailureConfig(max_failures=config.max_failures),
-                                      callbacks=[_progress_callback(len(trials), echo)]),
-        )  # fmt: skip
-    grid = tuner.fit()
-    errors = {r.config["trial"]["trial_key"]: str(r.error).strip().splitlines()[-1] for r in grid if r.error}
-    table, layers = collect_results(config, trials, results_dir, errors)
+    errors = run_grid(config, trials, context, restoring=restoring, echo=echo)
+    for index, entry in enumerate(e for e in config.algorithms if e.tune is not None):
+        run_tuning(config, entry, index, context, resume=restoring, echo=echo)
+    table, layers = collect_results(config, trials + tuned_trials(results_dir, trials), results_dir, errors)
     written = write_results(table, layers, results_dir)
     report, plots = build_report(table, results_dir, title=f"ConfX sweep {config.name}")
     n_failed = int((table["status"] != "ok").sum())

@@ -10,6 +10,7 @@ that Tune retries it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import traceback
@@ -29,6 +30,15 @@ GROUP_AXES = ("network", "dataflow", "objective", "constraint", "mul")
 def group_of(trial: dict[str, Any]) -> tuple:
     """The problem group of a trial (its values of :data:`GROUP_AXES`)."""
     return tuple(trial[axis] for axis in GROUP_AXES)
+
+
+def trial_key(trial: dict[str, Any]) -> str:
+    """A stable, readable id of a trial: its run name plus a hash of its settings."""
+    settings = json.dumps(trial["settings"], sort_keys=True)
+    digest = hashlib.sha1(f"{settings}|{trial['budget']}|{trial['epochs']}|{trial['space']}".encode()).hexdigest()[:8]
+    network = Path(trial["network"]).stem
+    return (f"{network}_F-{trial['objective']}_C-{trial['constraint']}_Mul-{trial['mul']}_DF-{trial['dataflow']}"
+            f"_{trial['algorithm']}_s{trial['seed']}_{digest}")  # fmt: skip
 
 
 def gap(objective_value: float, optimum: float, sense: str) -> float:
@@ -83,6 +93,32 @@ def run_trial(config: dict[str, Any], context: SweepContext) -> None:
         _log_failed_trial(trial, context, traceback.format_exc())
         raise
     tune.report({**final, "best_objective": final["objective_value"], "done": True})
+
+
+def run_tuning_trial(config: dict[str, Any], context: SweepContext, base_trials: list[dict[str, Any]]) -> None:
+    """Tune function trainable of a tuning stage: one sample of settings, run on every problem.
+
+    Reports the mean gap and mean objective over the problems after each search
+    (Optuna reads the last report).
+    """
+    import torch
+    from ray import tune
+
+    torch.set_num_threads(1)
+    gaps, objectives = [], []
+    for base in base_trials:
+        trial = {**base, "settings": {**base["settings"], **config}}
+        trial["trial_key"] = trial_key(trial)
+        try:
+            final = _search_and_record(trial, context, lambda event: None,
+                                       Path(context.results_dir) / TRIALS_FOLDER / trial["trial_key"])  # fmt: skip
+        except Exception:
+            _log_failed_trial(trial, context, traceback.format_exc())
+            raise
+        gaps.append(final["gap"])
+        objectives.append(final["objective_value"] if final["objective_value"] is not None else np.nan)
+        tune.report({"gap": float(np.nanmean(gaps)) if np.isfinite(gaps).any() else float("nan"),
+                     "objective": float(np.nanmean(objectives)), "searches": len(gaps)})  # fmt: skip
 
 
 def _search_and_record(trial: dict[str, Any], context: SweepContext, report: Any, out: Path) -> dict[str, Any]:

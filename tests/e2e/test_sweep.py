@@ -140,3 +140,20 @@ def test_bad_configs_exit_2_naming_the_key(tmp_path, change, expected):
     assert done.returncode == 2
     assert expected in done.stderr and str(config_path) in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_settings_searched_with_optuna_are_recorded_per_search(tmp_path):
+    algorithms = [{"name": "exact"},
+                  {"name": "anneal", "budget": 60,
+                   "tune": {"num_samples": 3, "space": {"initial_temperature": {"loguniform": [0.001, 0.1]},
+                                                        "max_step": {"randint": [1, 3]}}}}]  # fmt: skip
+    config_path = _write_config(tmp_path, name="tuned", algorithms=algorithms, muls=[0.3, 0.5],
+                                results_dir=str(tmp_path / "results"))  # fmt: skip
+    done = _confx("sweep", str(config_path), cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "tuned anneal: best mean gap" in done.stdout
+    trials = pd.read_parquet(tmp_path / "results" / "tuned" / "trials.parquet")
+    annealed = trials[trials["algorithm"] == "anneal"]
+    assert len(annealed) == 3 * 2  # 3 Optuna samples, each on both budget levels
+    assert annealed["settings"].nunique() == 3 and (annealed["status"] == "ok").all()
+    assert annealed["trial_key"].is_unique
