@@ -147,7 +147,7 @@ def _group_label(trial: dict[str, Any]) -> str:
 TRIAL_COLUMNS = ("sweep", "trial_key", "run_name", "network", "dataflow", "objective", "constraint", "mul", "space",
                  "algorithm", "seed", "settings", "objective_value", "sense", "optimum", "gap", "constraint_used",
                  "budget", "feasible", "optimal", "model_evaluations", "cost_model_calls", "wall_time_s", "status",
-                 "error", "run_id")  # fmt: skip
+                 "error", "run_id", "node_id")  # fmt: skip
 """Columns of ``trials.parquet``, in order (documented in the README)."""
 SUMMARY_COLUMNS = ("objective_value", "sense", "constraint_used", "budget", "feasible", "optimal",
                    "model_evaluations", "cost_model_calls", "wall_time_s")  # fmt: skip
@@ -168,7 +168,8 @@ def collect_results(
             summary = json.loads((folder / "summary.json").read_text())
             final = json.loads((folder / "trial.json").read_text())
             row.update({k: summary[k] for k in SUMMARY_COLUMNS})
-            row.update(optimum=final["optimum"], gap=final["gap"], run_id=final["run_id"], status="ok", error="")
+            row.update(optimum=final["optimum"], gap=final["gap"], run_id=final["run_id"], status="ok", error="",
+                       node_id=final.get("node_id", ""))  # fmt: skip
             solution = pd.read_parquet(folder / "solution.parquet")
             solution.insert(0, "trial_key", trial["trial_key"])
             for axis in ("network", "algorithm", "mul", "seed", "objective", "constraint"):

@@ -139,8 +139,16 @@ def _search_and_record(trial: dict[str, Any], context: SweepContext, report: Any
              "cost_model_calls": problem.cost_model_calls, "wall_time_s": result.wall_time_s}  # fmt: skip
     solution = solution_frame(problem, result.design)
     run_id = _log_trial(trial, context, summary, curve_frame(result), solution, out, final)
-    (out / "trial.json").write_text(json.dumps({**final, "run_id": run_id, "trial": trial}, default=str))
+    record = {**final, "run_id": run_id, "node_id": _node_id(), "trial": trial}
+    (out / "trial.json").write_text(json.dumps(record, default=str))
     return final
+
+
+def _node_id() -> str:
+    """The Ray node this trial ran on ("" outside Ray)."""
+    import ray
+
+    return ray.get_runtime_context().get_node_id() if ray.is_initialized() else ""
 
 
 def _trial_params(trial: dict[str, Any]) -> dict[str, Any]:
