@@ -134,6 +134,18 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 0 if (outcome.trials["status"] == "ok").all() else 1
 
 
+def _cmd_nightly(args: argparse.Namespace) -> int:
+    from pipeline.config import load_sweep_config
+    from pipeline.nightly import parse_date, run_nightly
+
+    config = load_sweep_config(args.config)
+    if args.results_dir:
+        config = config.model_copy(update={"results_dir": args.results_dir})
+    outcome = run_nightly(config, date=parse_date(args.date), address=args.address, tracking_uri=args.tracking_uri,
+                          echo=lambda line: print(line, flush=True))  # fmt: skip
+    return 1 if outcome.regressions or outcome.failed_trials else 0
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from pipeline.report import build_report
     from pipeline.tables import read_table
@@ -219,6 +231,14 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--tracking-uri", help="MLflow tracking server (default: SQLite in the results folder)")
     sweep.add_argument("--results-dir", help="override the config's results folder")
     sweep.set_defaults(run=_cmd_sweep)
+
+    nightly = commands.add_parser("nightly", help="the nightly scan: run one date, flag regressions (exit 1)")
+    nightly.add_argument("config", help="sweep YAML, e.g. conf/nightly.yaml")
+    nightly.add_argument("--date", help="YYYY-MM-DD (default: today, UTC); a rerun of a date resumes it")
+    nightly.add_argument("--address", help="Ray cluster address (default: start a local Ray)")
+    nightly.add_argument("--tracking-uri", help="MLflow tracking server (default: SQLite in the results folder)")
+    nightly.add_argument("--results-dir", help="override the config's results folder")
+    nightly.set_defaults(run=_cmd_nightly)
 
     report = commands.add_parser("report", help="rebuild a sweep's report from its Parquet results")
     report.add_argument("results_dir", help="a sweep's results folder, e.g. results/default")

@@ -93,6 +93,20 @@ class Tracking(_Frozen):
     uri: str | None = None
 
 
+class Nightly(_Frozen):
+    """Regression tolerances of the nightly scan (a None tolerance reports without flagging).
+
+    Attributes:
+        objective_tolerance: Allowed relative worsening of a group's best objective.
+        gap_tolerance: Allowed increase of a group's best gap (absolute, e.g. 0.01 = 1 point).
+        wall_time_tolerance: Allowed relative increase of a group's total search wall time.
+    """
+
+    objective_tolerance: float | None = Field(0.01, ge=0)
+    gap_tolerance: float | None = Field(0.01, ge=0)
+    wall_time_tolerance: float | None = Field(None, ge=0)
+
+
 class SweepConfig(_Frozen):
     """A design-space sweep."""
 
@@ -109,6 +123,7 @@ class SweepConfig(_Frozen):
     tracking: Tracking = Field(default_factory=Tracking)
     results_dir: str = "results"
     max_failures: int = Field(1, ge=0)
+    nightly: Nightly = Field(default_factory=Nightly)
 
     @field_validator("muls")
     @classmethod

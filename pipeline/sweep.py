@@ -340,6 +340,7 @@ def run_sweep(
     address: str | None = None,
     tracking_uri: str | None = None,
     resume: bool = False,
+    results_folder: Path | None = None,
     echo: Any = print,
 ) -> SweepOutcome:
     """Run (or continue) a sweep and assemble its results.
@@ -349,6 +350,7 @@ def run_sweep(
         address: A Ray cluster to join (default: start a local Ray).
         tracking_uri: An MLflow server (default: the config's, else SQLite in the results folder).
         resume: Continue an interrupted sweep of the same name; finished trials are kept.
+        results_folder: Where this sweep's results go (default: ``<results_dir>/<name>``).
         echo: Receives progress lines.
 
     Raises:
@@ -359,7 +361,7 @@ def run_sweep(
     from pipeline.report import build_report
     from pipeline.tracking import close_parent_run, default_tracking_uri, ensure_experiment, open_parent_run
 
-    results_dir = Path(config.results_dir).absolute() / config.name
+    results_dir = (results_folder or Path(config.results_dir) / config.name).absolute()
     tune_dir = results_dir / TUNE_FOLDER
     restoring = resume and tune.Tuner.can_restore(str(tune_dir))
     if tune_dir.exists() and not restoring:

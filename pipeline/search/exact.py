@@ -67,9 +67,10 @@ MAX_DP_CANDIDATES = 20_000_000
 MAX_SOLVES = 12
 """MILP solves allowed per knapsack (improved incumbents and excluded over-budget slips)."""
 
-GAP_RTOL = MIP_TOLERANCE
+GAP_RTOL = 10 * MIP_TOLERANCE
 """Gap between an incumbent and HiGHS's bound, relative to the incumbent's excess over the
-per-layer best terms, that counts as closed: HiGHS does not look for smaller improvements."""
+per-layer best terms, that counts as closed: HiGHS does not look for improvements below
+``MIP_TOLERANCE`` and its LP bounds trail by about as much again."""
 
 OPTIMALITY_RTOL = 1e-12
 """Floating-point rounding of a whole-model sum, relative to its value."""
