@@ -129,7 +129,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         config = config.model_copy(update={"results_dir": args.results_dir})
     outcome = run_sweep(config, address=args.address, tracking_uri=args.tracking_uri, resume=args.resume,
                         echo=lambda line: print(line, flush=True))  # fmt: skip
-    print(f"trials: {outcome.results_dir / 'trials.parquet'}\nreport: {outcome.report}\n"
+    print(f"results: {outcome.location} (trials.parquet, layers/, report.md)\n"
           f"tracking: {outcome.tracking_uri} (parent run {outcome.parent_run_id}; `confx ui` to browse)")
     return 0 if (outcome.trials["status"] == "ok").all() else 1
 

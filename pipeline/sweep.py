@@ -25,6 +25,7 @@ import pandas as pd
 from costmodel import COST_MODEL_VERSION
 from costmodel.errors import ConfXError
 from envs.problem import MAXIMISED
+from pipeline import storage
 from pipeline.config import AlgorithmEntry, SweepConfig
 from pipeline.trial import TRIALS_FOLDER, SweepContext, run_trial, run_tuning_trial, trial_key
 
@@ -243,20 +244,20 @@ def run_tuning(
     from ray import tune
     from ray.tune.search.optuna import OptunaSearch
 
-    results_dir = Path(context.results_dir)
+    location = context.results_dir
     name = f"tune-{index}-{entry.name}"
     base = tuning_base_trials(config, entry)
     trainable = _with_resources(config, tune.with_parameters(run_tuning_trial, context=context, base_trials=base))
     metric = entry.tune.metric
     mode = "max" if metric == "objective" and set(config.objectives) & MAXIMISED else "min"
-    if resume and tune.Tuner.can_restore(str(results_dir / name)):
-        tuner = tune.Tuner.restore(str(results_dir / name), trainable=trainable, resume_unfinished=True)
+    if resume and tune.Tuner.can_restore(storage.join(location, name)):
+        tuner = tune.Tuner.restore(storage.join(location, name), trainable=trainable, resume_unfinished=True)
     else:
         tuner = tune.Tuner(
             trainable, param_space=_search_space(entry),
             tune_config=tune.TuneConfig(search_alg=OptunaSearch(metric=metric, mode=mode, seed=0),
                                         num_samples=entry.tune.num_samples, reuse_actors=True),
-            run_config=tune.RunConfig(name=name, storage_path=str(results_dir), verbose=0,
+            run_config=tune.RunConfig(name=name, storage_path=location, verbose=0,
                                       failure_config=tune.FailureConfig(max_failures=config.max_failures)),
         )  # fmt: skip
     echo(f"tuning {entry.name}: {entry.tune.num_samples} Optuna samples x {len(base)} searches")
@@ -272,8 +273,9 @@ def run_tuning(
 
 @dataclass(frozen=True)
 class SweepOutcome:
-    """What a sweep left behind."""
+    """What a sweep left behind: its location (path or URI), the local copy of its results, ..."""
 
+    location: str
     results_dir: Path
     trials: pd.DataFrame
     parent_run_id: str
@@ -313,11 +315,11 @@ def run_grid(
 
     if not trials:
         return {}
-    results_dir = Path(context.results_dir)
+    location = context.results_dir
     trainable = _with_resources(config, tune.with_parameters(run_trial, context=context))
     if restoring:
-        echo(f"resuming {results_dir / TUNE_FOLDER}")
-        tuner = tune.Tuner.restore(str(results_dir / TUNE_FOLDER), trainable=trainable, resume_unfinished=True,
+        echo(f"resuming {storage.join(location, TUNE_FOLDER)}")
+        tuner = tune.Tuner.restore(storage.join(location, TUNE_FOLDER), trainable=trainable, resume_unfinished=True,
                                    resume_errored=False)  # fmt: skip
     else:
         tuner = tune.Tuner(
@@ -326,7 +328,7 @@ def run_grid(
             tune_config=tune.TuneConfig(max_concurrent_trials=config.resources.max_concurrent_trials or None,
                                         reuse_actors=True,  # skips re-importing torch and RLlib per trial
                                         trial_dirname_creator=_trial_folder_name),
-            run_config=tune.RunConfig(name=TUNE_FOLDER, storage_path=str(results_dir), verbose=0,
+            run_config=tune.RunConfig(name=TUNE_FOLDER, storage_path=location, verbose=0,
                                       failure_config=tune.FailureConfig(max_failures=config.max_failures),
                                       callbacks=[_progress_callback(len(trials), echo)]),
         )  # fmt: skip
@@ -361,18 +363,21 @@ def run_sweep(
     from pipeline.report import build_report
     from pipeline.tracking import close_parent_run, default_tracking_uri, ensure_experiment, open_parent_run
 
-    results_dir = (results_folder or Path(config.results_dir) / config.name).absolute()
-    tune_dir = results_dir / TUNE_FOLDER
-    restoring = resume and tune.Tuner.can_restore(str(tune_dir))
-    if tune_dir.exists() and not restoring:
-        raise ConfXError(f"sweep {config.name!r} already has results in {results_dir}; "
+    location = str(results_folder) if results_folder else storage.join(config.results_dir, config.name)
+    location = location if storage.is_remote(location) else str(Path(location).absolute())
+    results_dir = storage.local_mirror(location)
+    restoring = resume and tune.Tuner.can_restore(storage.join(location, TUNE_FOLDER))
+    if storage.exists(storage.join(location, TUNE_FOLDER)) and not restoring:
+        raise ConfXError(f"sweep {config.name!r} already has results in {location}; "
                          "continue it with --resume, or remove that folder to start over")  # fmt: skip
     results_dir.mkdir(parents=True, exist_ok=True)
     trials = plan_trials(config)
-    echo(f"sweep {config.name}: {len(trials)} grid trials; results in {results_dir}")
+    echo(f"sweep {config.name}: {len(trials)} grid trials; results in {location}")
+    if storage.is_remote(location) and not (tracking_uri or config.tracking.uri):
+        raise ConfXError(f"results in {location} need a shared MLflow tracking server: pass --tracking-uri http://...")
     uri = tracking_uri or config.tracking.uri or default_tracking_uri(results_dir)
     experiment_id = ensure_experiment(uri, config.name)
-    parent = open_parent_run(uri, experiment_id, sweep_id=str(results_dir), run_name=f"sweep-{config.name}",
+    parent = open_parent_run(uri, experiment_id, sweep_id=location, run_name=f"sweep-{config.name}",
                              params={"config": config.model_dump_json(), "n_trials": len(trials),
                                      "cost_model_version": COST_MODEL_VERSION},
                              tags={"confx.sweep": config.name})  # fmt: skip
@@ -380,18 +385,21 @@ def run_sweep(
     optima = exact_optima(config)
     echo(f"exact optima of {len(optima)} problem groups in {time.perf_counter() - start:.1f} s")
     _start_ray(address)
-    context = SweepContext(config.name, str(results_dir), uri, experiment_id, parent, optima,
+    context = SweepContext(config.name, location, uri, experiment_id, parent, optima,
                            config.resources.ga_tasks, config.resources.ga_task_cpus)  # fmt: skip
     errors = run_grid(config, trials, context, restoring=restoring, echo=echo)
     for index, entry in enumerate(e for e in config.algorithms if e.tune is not None):
         run_tuning(config, entry, index, context, resume=restoring, echo=echo)
+    storage.download(storage.join(location, TRIALS_FOLDER), results_dir / TRIALS_FOLDER)
     table, layers = collect_results(config, trials + tuned_trials(results_dir, trials), results_dir, errors)
     written = write_results(table, layers, results_dir)
     report, plots = build_report(table, results_dir, title=f"ConfX sweep {config.name}")
+    for path in [*written, report, *plots]:
+        storage.upload(path, storage.join(location, path.name))
     n_failed = int((table["status"] != "ok").sum())
     close_parent_run(uri, parent, status="FINISHED" if n_failed == 0 else "FAILED",
                      artifact_files=[report, *plots, written[0]],
                      metrics={"trials_ok": len(table) - n_failed, "trials_failed": n_failed,
                               "wall_time_s": time.perf_counter() - start})  # fmt: skip
-    echo(f"sweep {config.name}: {len(table) - n_failed} trials ok, {n_failed} failed; report {report}")
-    return SweepOutcome(results_dir, table, parent, uri, report)
+    echo(f"sweep {config.name}: {len(table) - n_failed} trials ok, {n_failed} failed")
+    return SweepOutcome(location, results_dir, table, parent, uri, report)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import tempfile
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,13 +83,11 @@ def run_trial(config: dict[str, Any], context: SweepContext) -> None:
 
     torch.set_num_threads(1)
     trial = config["trial"]
-    out = Path(context.results_dir) / TRIALS_FOLDER / trial["trial_key"]
-
     def report(event: dict) -> None:
         tune.report({k: v for k, v in event.items() if k != "message"} | {"done": False})
 
     try:
-        final = _search_and_record(trial, context, report, out)
+        final = _search_and_record(trial, context, report)
     except Exception:
         _log_failed_trial(trial, context, traceback.format_exc())
         raise
@@ -110,8 +109,7 @@ def run_tuning_trial(config: dict[str, Any], context: SweepContext, base_trials:
         trial = {**base, "settings": {**base["settings"], **config}}
         trial["trial_key"] = trial_key(trial)
         try:
-            final = _search_and_record(trial, context, lambda event: None,
-                                       Path(context.results_dir) / TRIALS_FOLDER / trial["trial_key"])  # fmt: skip
+            final = _search_and_record(trial, context, lambda event: None)
         except Exception:
             _log_failed_trial(trial, context, traceback.format_exc())
             raise
@@ -121,8 +119,17 @@ def run_tuning_trial(config: dict[str, Any], context: SweepContext, base_trials:
                      "objective": float(np.nanmean(objectives)), "searches": len(gaps)})  # fmt: skip
 
 
-def _search_and_record(trial: dict[str, Any], context: SweepContext, report: Any, out: Path) -> dict[str, Any]:
-    """Run the trial's search, write its outputs and log its child run; return its final metrics."""
+def _search_and_record(trial: dict[str, Any], context: SweepContext, report: Any) -> dict[str, Any]:
+    """Run the trial's search, write its outputs and log its child run; return its final metrics.
+
+    Outputs go to ``<results>/trials/<trial_key>/``, through a local folder when the results
+    live at a remote URI.
+    """
+    from pipeline import storage
+
+    location = storage.join(context.results_dir, TRIALS_FOLDER, trial["trial_key"])
+    staging = tempfile.mkdtemp(prefix="confx-trial-") if storage.is_remote(location) else location
+    out = Path(staging)
     from envs.problem import build_problem
     from pipeline.search import run_search
     from pipeline.search_io import curve_frame, solution_frame, summary_dict, write_search
@@ -141,6 +148,7 @@ def _search_and_record(trial: dict[str, Any], context: SweepContext, report: Any
     run_id = _log_trial(trial, context, summary, curve_frame(result), solution, out, final)
     record = {**final, "run_id": run_id, "node_id": _node_id(), "trial": trial}
     (out / "trial.json").write_text(json.dumps(record, default=str))
+    storage.upload(out, location)
     return final
 
 

@@ -64,6 +64,9 @@ METHODS = ("dp", "milp")
 MAX_DP_CANDIDATES = 20_000_000
 """States x options allowed in one DP step (about 160 MB per array); beyond it the MILP takes over."""
 
+DP_FIRST_FRACTION = 1 / 64
+"""Limit of the first DP pass, as a fraction of the gap between the LP bound and the incumbent."""
+
 MAX_SOLVES = 12
 """MILP solves allowed per knapsack (improved incumbents and excluded over-budget slips)."""
 
@@ -363,22 +366,20 @@ def backtrack(trace: list[tuple[NDArray[np.int64], NDArray[np.int64]]], state: i
     return picks[::-1]
 
 
-def dp_choice(
-    knapsack: Knapsack, multiplier: float, incumbent: list[int], within_budget: Callable[[NDArray[np.int64]], bool]
-) -> Choice | None:
-    """Exact dynamic programme over the layers on Pareto states (weight, excess).
+def dp_pass(
+    knapsack: Knapsack, multiplier: float, rest: NDArray[np.float64], limit: float
+) -> tuple[list[tuple[NDArray[np.int64], NDArray[np.int64]]], NDArray[np.float64]] | None:
+    """One DP pass over the layers, keeping every partial design that may end with excess <= ``limit``.
 
     A state is a choice for the first layers. It survives if it fits the capacity, if no
     other state is lighter-or-equal and better-or-equal, and if its Lagrangian bound (its
-    excess plus the LP bound of the remaining layers at the LP multiplier) does not exceed
-    the incumbent's excess. Only float64 sums are involved; no solver tolerance.
+    excess plus the LP bound of the remaining layers at ``multiplier``) is at most ``limit``.
 
     Returns:
-        The optimum (certified), or None if a step would exceed ``MAX_DP_CANDIDATES``.
+        ``(per layer (parent state, position) arrays, final states' excess)``; the final
+        states are empty if no design reaches ``limit``; None if a step would exceed
+        ``MAX_DP_CANDIDATES``.
     """
-    excess, _ = knapsack.excess(incumbent)
-    limit = excess + OPTIMALITY_RTOL * (abs(excess) + abs(knapsack.offset))  # the bound's rounding
-    rest = lagrangian_rest(knapsack, multiplier)
     state_weight, state_excess, trace = np.zeros(1), np.zeros(1), []
     for layer, (weight, term) in enumerate(zip(knapsack.weights, knapsack.terms, strict=True)):
         if len(state_weight) * len(weight) > MAX_DP_CANDIDATES:
@@ -390,12 +391,43 @@ def dp_choice(
         alive = alive[pareto_options(total_weight[alive], total_excess[alive])]
         trace.append(np.divmod(alive, len(weight)))
         state_weight, state_excess = total_weight[alive], total_excess[alive]
-    logger.debug("exact: DP ended with %d Pareto states", len(state_excess))
-    for state in np.argsort(state_excess, kind="stable"):  # the best state unless rounding fails its budget test
-        picks = backtrack(trace, int(state))
-        if within_budget(knapsack.option_of(picks)):
-            return Choice(knapsack.option_of(picks), certified=True)
-    return Choice(knapsack.option_of(incumbent), certified=False, note="no DP state passed the budget test")
+    return trace, state_excess
+
+
+def dp_choice(
+    knapsack: Knapsack,
+    multiplier: float,
+    lp_bound: float,
+    incumbent: list[int],
+    within_budget: Callable[[NDArray[np.int64]], bool],
+) -> Choice | None:
+    """Exact optimum by DP passes with a growing limit between the LP bound and the incumbent.
+
+    A pass with limit L keeps every design with excess <= L, so the best design it finds is
+    the optimum. Optima sit close to the LP bound, and a pass's cost grows with L, so the
+    limit starts at ``DP_FIRST_FRACTION`` of the gap and doubles until a pass finds a design.
+    Only float64 sums are involved; no solver tolerance.
+
+    Returns:
+        The optimum (certified), or None if the DP's state set grows too large.
+    """
+    excess, _ = knapsack.excess(incumbent)
+    rounding = OPTIMALITY_RTOL * (abs(excess) + abs(knapsack.offset))  # of the Lagrangian bound's sums
+    rest = lagrangian_rest(knapsack, multiplier)
+    fraction = DP_FIRST_FRACTION
+    while True:
+        limit = min(lp_bound + fraction * (excess - lp_bound), excess) + rounding
+        outcome = dp_pass(knapsack, multiplier, rest, limit)
+        if outcome is None:
+            return None
+        trace, final_excess = outcome
+        for state in np.argsort(final_excess, kind="stable"):  # the best, unless rounding fails its budget test
+            picks = backtrack(trace, int(state))
+            if within_budget(knapsack.option_of(picks)):
+                return Choice(knapsack.option_of(picks), certified=True)
+        if fraction >= 1.0:
+            return Choice(knapsack.option_of(incumbent), certified=False, note="no DP state passed the budget test")
+        fraction *= 2
 
 
 def milp_choice(
@@ -455,7 +487,7 @@ def min_sum_choice(
     if closed_gap(knapsack.excess(picks)[0], lp_bound, knapsack.offset):
         return Choice(knapsack.option_of(picks), certified=True)  # the LP optimum is integral
     if method == "dp":
-        choice = dp_choice(knapsack, multiplier, picks, within_budget)
+        choice = dp_choice(knapsack, multiplier, lp_bound, picks, within_budget)
         if choice is not None:
             return choice
         logger.warning("exact: the DP's state set outgrew %d candidates; solving with HiGHS", MAX_DP_CANDIDATES)

@@ -157,3 +157,18 @@ def test_settings_searched_with_optuna_are_recorded_per_search(tmp_path):
     assert len(annealed) == 3 * 2  # 3 Optuna samples, each on both budget levels
     assert annealed["settings"].nunique() == 3 and (annealed["status"] == "ok").all()
     assert annealed["trial_key"].is_unique
+
+
+def test_results_can_live_at_a_filesystem_uri(tmp_path):
+    """A URI location goes through pyarrow's filesystems (file:// here; s3:// or gs:// on a cluster)."""
+    shared = tmp_path / "shared"
+    algorithms = [{"name": "exact"}, {"name": "random", "budget": 30}]
+    config_path = _write_config(tmp_path, name="remote", algorithms=algorithms)
+    done = _confx("sweep", str(config_path), "--results-dir", f"file://{shared}",
+                  "--tracking-uri", f"sqlite:///{tmp_path / 'tracking.db'}", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    trials = pd.read_parquet(shared / "remote" / "trials.parquet")
+    assert len(trials) == 2 and (trials["status"] == "ok").all()
+    assert (shared / "remote" / "report.md").is_file() and len(pd.read_parquet(shared / "remote" / "layers")) == 10
+    assert sorted(p.name for p in (shared / "remote" / "trials").iterdir()) == sorted(trials["trial_key"])
+    assert not (tmp_path / "results").exists()
