@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 import ray
@@ -110,22 +111,43 @@ def run_rl_stage(
     """
     import torch
 
-    from pipeline.reinforce.algorithm import BEST_OBJECTIVE, env_cost_model_calls, take_env_memo_cells
-
     ensure_ray()
     # Batch-1 inference of a small net: extra intra-op threads only add synchronisation (10x slower here).
     torch.set_num_threads(1)
     algo = reinforce_config(problem, settings, seed, episodes=episodes).build_algo()
+    return train_episodes(algo, problem, episodes=episodes, episode_log=lambda: algo.episode_log, label="RL",
+                          progress=progress)  # fmt: skip
+
+
+def train_episodes(
+    algo: Any, problem: Problem, *, episodes: int, episode_log: Callable[[], Any], label: str,
+    progress: Progress | None,
+) -> RLOutcome:  # fmt: skip
+    """Train an RLlib algorithm until ``episodes`` episodes ran, then stop it.
+
+    The envs' memos are merged into ``problem`` and the episodes added to its
+    whole-model evaluations.
+
+    Args:
+        algo: A built RLlib algorithm on :class:`ConfuciuXEnv`.
+        episode_log: Returns the :class:`~pipeline.reinforce.episode_log.EpisodeLog` so far (or None).
+        label: Names the algorithm in progress messages.
+    """
+    from pipeline.reinforce.algorithm import env_cost_model_calls, take_env_memo_cells
+
     try:
-        log, curve, last_print = algo.episode_log, [], time.perf_counter()
-        while log.episodes < episodes:
-            result = algo.train()
+        log, curve, last_print = None, [], time.perf_counter()
+        while log is None or log.episodes < episodes:
+            algo.train()
+            log = episode_log()
+            if log is None:
+                continue
             calls = env_cost_model_calls(algo)
             curve.extend((e, calls, obj) for e, obj in log.curve[len(curve):])
             if progress and (time.perf_counter() - last_print > 2 or log.episodes >= episodes):
-                progress({"message": f"RL episode {log.episodes}/{episodes}: best {result[BEST_OBJECTIVE]:.6g}, "
+                progress({"message": f"{label} episode {log.episodes}/{episodes}: best {log.best_objective:.6g}, "
                                      f"{log.successes} successful, {calls:,} cost-model calls",
-                          "stage": "rl", "best_objective": result[BEST_OBJECTIVE],
+                          "stage": "rl", "best_objective": log.best_objective,
                           "model_evaluations": problem.model_evaluations + log.episodes, "cost_model_calls": calls})
                 last_print = time.perf_counter()
         for cells in take_env_memo_cells(algo):
@@ -152,7 +174,7 @@ def _check_options(options: dict, *classes: type) -> None:
         raise ConfXError(f"unknown search setting(s) {unknown}; known: {sorted(known)}")
 
 
-def _adopt_rl(tracker: BestTracker, problem: Problem, outcome: RLOutcome) -> None:
+def adopt_rl_outcome(tracker: BestTracker, problem: Problem, outcome: RLOutcome) -> None:
     """Make the RL stage's best design the tracker's best, with the RL curve."""
     tracker.curve.extend(outcome.curve)
     if outcome.design is not None:
@@ -176,7 +198,7 @@ def search(
     rl_episodes = epochs * 2 // 3
     outcome = run_rl_stage(problem, episodes=rl_episodes, seed=seed, settings=_settings(RLSettings, options),
                            progress=progress)  # fmt: skip
-    _adopt_rl(tracker, problem, outcome)
+    adopt_rl_outcome(tracker, problem, outcome)
     if outcome.design is None:
         return tracker.result("confuciux", seed, note="the RL stage found no design within the budget; GA skipped")
     generations = epochs - rl_episodes
@@ -202,5 +224,5 @@ def search_reinforce(
     tracker = BestTracker(problem)
     outcome = run_rl_stage(problem, episodes=epochs, seed=seed, settings=_settings(RLSettings, options),
                            progress=progress)  # fmt: skip
-    _adopt_rl(tracker, problem, outcome)
+    adopt_rl_outcome(tracker, problem, outcome)
     return tracker.result("reinforce", seed)

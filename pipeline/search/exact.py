@@ -175,7 +175,7 @@ def pareto_options(weight: NDArray[np.float64], term: NDArray[np.float64]) -> ND
     return order[sorted_term < best_before]
 
 
-# --- summed objectives: multiple-choice knapsack as a MILP ----------------------------------
+# --- summed objectives: the multiple-choice knapsack, its LP relaxation and pruning ------
 
 
 @dataclass(frozen=True)
@@ -288,6 +288,19 @@ def promising_options(knapsack: Knapsack, multiplier: float, bound: float, limit
     return keep
 
 
+def closed_gap(excess: float, bound: float, offset: float, *, rtol: float = 0.0) -> bool:
+    """Whether a lower bound on the excess certifies an incumbent, up to rounding and ``rtol * excess``.
+
+    For HiGHS's bound ``rtol`` is ``GAP_RTOL``: at ``mip_rel_gap=0`` HiGHS prunes every node
+    whose bound is within ``MIP_TOLERANCE`` objective units of the incumbent, and the unit
+    here is the incumbent's excess.
+    """
+    return excess - bound <= rtol * excess + OPTIMALITY_RTOL * (abs(offset) + abs(excess))
+
+
+# --- summed objectives: exact MILP with HiGHS -----------------------------------------------
+
+
 def knapsack_milp(
     knapsack: Knapsack, keep: list[NDArray[np.int64]], *, term_scale: float, forbidden: list[list[int]]
 ) -> tuple[list[int], bool, float]:
@@ -341,14 +354,37 @@ def no_good_cuts(
     return LinearConstraint(csr_array(rows), -np.inf, n_layers - 1.0)
 
 
-def closed_gap(excess: float, bound: float, offset: float, *, rtol: float = 0.0) -> bool:
-    """Whether a lower bound on the excess certifies an incumbent, up to rounding and ``rtol * excess``.
+def milp_choice(
+    knapsack: Knapsack,
+    multiplier: float,
+    lp_bound: float,
+    incumbent: list[int],
+    within_budget: Callable[[NDArray[np.int64]], bool],
+) -> Choice:
+    """The knapsack's optimum by HiGHS, re-solved until it stops improving on the incumbent.
 
-    For HiGHS's bound ``rtol`` is ``GAP_RTOL``: at ``mip_rel_gap=0`` HiGHS prunes every node
-    whose bound is within ``MIP_TOLERANCE`` objective units of the incumbent, and the unit
-    here is the incumbent's excess.
+    Each solve drops the options whose Lagrangian bound exceeds the incumbent's excess and
+    scales the objective to that excess, so that HiGHS's absolute tolerances act on
+    differences near the optimum. An answer that fails ``within_budget`` (HiGHS allows rows
+    to be violated by its tolerance) is excluded by a no-good cut, which keeps the search exact.
     """
-    return excess - bound <= rtol * excess + OPTIMALITY_RTOL * (abs(offset) + abs(excess))
+    picks, (excess, _), forbidden = incumbent, knapsack.excess(incumbent), []
+    for _ in range(MAX_SOLVES):
+        keep = promising_options(knapsack, multiplier, lp_bound, excess)
+        logger.debug("exact: MILP over %d of %d options", sum(map(len, keep)), sum(map(len, knapsack.terms)))
+        trial, solved, milp_bound = knapsack_milp(knapsack, keep, term_scale=excess, forbidden=forbidden)
+        trial_excess, _ = knapsack.excess(trial)
+        if not within_budget(knapsack.option_of(trial)):
+            forbidden.append(trial)
+        elif trial_excess < excess:
+            picks, excess = trial, trial_excess
+        else:
+            certified = solved and closed_gap(excess, milp_bound, knapsack.offset, rtol=GAP_RTOL)
+            return Choice(knapsack.option_of(picks), certified, "" if certified else "HiGHS left a gap")
+    return Choice(knapsack.option_of(picks), False, f"HiGHS did not settle within {MAX_SOLVES} MILP solves")
+
+
+# --- summed objectives: exact dynamic programme (the default) -------------------------------
 
 
 def lagrangian_rest(knapsack: Knapsack, multiplier: float) -> NDArray[np.float64]:
@@ -430,34 +466,7 @@ def dp_choice(
         fraction *= 2
 
 
-def milp_choice(
-    knapsack: Knapsack,
-    multiplier: float,
-    lp_bound: float,
-    incumbent: list[int],
-    within_budget: Callable[[NDArray[np.int64]], bool],
-) -> Choice:
-    """The knapsack's optimum by HiGHS, re-solved until it stops improving on the incumbent.
-
-    Each solve drops the options whose Lagrangian bound exceeds the incumbent's excess and
-    scales the objective to that excess, so that HiGHS's absolute tolerances act on
-    differences near the optimum. An answer that fails ``within_budget`` (HiGHS allows rows
-    to be violated by its tolerance) is excluded by a no-good cut, which keeps the search exact.
-    """
-    picks, (excess, _), forbidden = incumbent, knapsack.excess(incumbent), []
-    for _ in range(MAX_SOLVES):
-        keep = promising_options(knapsack, multiplier, lp_bound, excess)
-        logger.debug("exact: MILP over %d of %d options", sum(map(len, keep)), sum(map(len, knapsack.terms)))
-        trial, solved, milp_bound = knapsack_milp(knapsack, keep, term_scale=excess, forbidden=forbidden)
-        trial_excess, _ = knapsack.excess(trial)
-        if not within_budget(knapsack.option_of(trial)):
-            forbidden.append(trial)
-        elif trial_excess < excess:
-            picks, excess = trial, trial_excess
-        else:
-            certified = solved and closed_gap(excess, milp_bound, knapsack.offset, rtol=GAP_RTOL)
-            return Choice(knapsack.option_of(picks), certified, "" if certified else "HiGHS left a gap")
-    return Choice(knapsack.option_of(picks), False, f"HiGHS did not settle within {MAX_SOLVES} MILP solves")
+# --- summed objectives: entry --------------------------------------------------------------
 
 
 def min_sum_choice(

@@ -7,13 +7,12 @@ on every env runner by :class:`~pipeline.reinforce.episode_log.EpisodeLogCallbac
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, fields
 
 from envs.confuciux_env import ConfuciuXEnv
 from envs.problem import Problem
 from pipeline.search.base import BestTracker, SearchResult
-from pipeline.search.confuciux import Progress, RLOutcome, _adopt_rl, ensure_ray, env_config
+from pipeline.search.confuciux import Progress, adopt_rl_outcome, ensure_ray, env_config, train_episodes
 
 
 @dataclass(frozen=True)
@@ -52,7 +51,6 @@ def search(
     from ray.rllib.algorithms.ppo import PPOConfig
 
     from costmodel.errors import ConfXError
-    from pipeline.reinforce.algorithm import env_cost_model_calls, take_env_memo_cells
     from pipeline.reinforce.episode_log import EpisodeLogCallback
 
     known = {f.name for f in fields(PPOSettings)}
@@ -73,25 +71,7 @@ def search(
     )  # fmt: skip
     tracker = BestTracker(problem)
     algo = config.build_algo()
-    try:
-        curve, log, last_print = [], None, time.perf_counter()
-        while log is None or log.episodes < epochs:
-            algo.train()
-            log = _best_logs(algo)[0]
-            if log is None:
-                continue
-            calls = env_cost_model_calls(algo)
-            curve.extend((e, calls, obj) for e, obj in log.curve[len(curve):])
-            if progress and time.perf_counter() - last_print > 2:
-                progress({"message": f"PPO episode {log.episodes}/{epochs}: best {log.best_objective:.6g}, "
-                                     f"{calls:,} cost-model calls",
-                          "stage": "rl", "best_objective": log.best_objective,
-                          "model_evaluations": problem.model_evaluations + log.episodes, "cost_model_calls": calls})
-                last_print = time.perf_counter()
-        for cells in take_env_memo_cells(algo):
-            problem.memo.merge(cells)
-    finally:
-        algo.stop()
-    problem.model_evaluations += log.episodes
-    _adopt_rl(tracker, problem, RLOutcome(log.best_design, log.best_objective, log.best_used, log.episodes, curve))
+    outcome = train_episodes(algo, problem, episodes=epochs, episode_log=lambda: _best_logs(algo)[0], label="PPO",
+                             progress=progress)  # fmt: skip
+    adopt_rl_outcome(tracker, problem, outcome)
     return tracker.result("ppo", seed)
