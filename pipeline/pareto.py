@@ -68,9 +68,15 @@ def optimum_at(problem: Problem, table: OptionTable) -> dict[str, object]:
     }
 
 
-def group_front(model: str, muls: Sequence[float], **problem_args: object) -> list[dict[str, object]]:
-    """Rows of one (network, dataflow, objective, constraint, space) group, one per ``mul``."""
-    base = build_problem(model, mul=muls[0], **problem_args)  # type: ignore[arg-type]
+def group_front(
+    model: str, muls: Sequence[float], *, dataflow: str, objective: str, constraint: str, space: str | ActionSpace
+) -> list[dict[str, object]]:
+    """Rows of one (network, dataflow, objective, constraint, space) group, one per ``mul``.
+
+    The option table is built once, on the first budget's problem, and shared by all budgets.
+    """
+    base = build_problem(model, dataflow=dataflow, objective=objective, constraint=constraint,
+                         mul=muls[0], space=space)
     table = build_option_table(base)
     rows = []
     for mul in muls:

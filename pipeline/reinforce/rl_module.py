@@ -63,8 +63,7 @@ class ConfuciuXPolicy(TorchRLModule):
             nn.Linear(hidden_dim, hidden_dim), nn.ReLU(),
         )  # fmt: skip
         self.hidden_dim = hidden_dim
-        # A cell stepped over the sequence: for one-step inference it is ~4x faster than nn.LSTM.
-        self.lstm = nn.LSTMCell(hidden_dim, hidden_dim) if self.recurrent else None
+        self.lstm = nn.LSTM(hidden_dim, hidden_dim, batch_first=True) if self.recurrent else None
         self.heads = nn.ModuleList(
             nn.Sequential(nn.Linear(hidden_dim, n), nn.ReLU(), nn.Linear(n, n)) for n in self.head_sizes
         )
@@ -80,6 +79,22 @@ class ConfuciuXPolicy(TorchRLModule):
         """
         self.training = mode
         return self
+
+    def _run_lstm(
+        self, hidden: torch.Tensor, h: torch.Tensor, c: torch.Tensor
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """LSTM over (B, T, H) from state (B, H): one fused cell call when T=1 (acting), else nn.LSTM.
+
+        A single step through nn.LSTM costs ~4x a cell call; a whole episode through
+        a Python loop of cells costs ~5x nn.LSTM's fused kernel (training).
+        """
+        if hidden.shape[1] == 1:
+            lstm = self.lstm
+            h, c = torch.lstm_cell(hidden[:, 0], (h, c), lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0,
+                                   lstm.bias_hh_l0)  # fmt: skip
+            return h.unsqueeze(1), (h, c)
+        hidden, (h, c) = self.lstm(hidden, (h.unsqueeze(0).contiguous(), c.unsqueeze(0).contiguous()))
+        return hidden, (h.squeeze(0), c.squeeze(0))
 
     @override(TorchRLModule)
     def get_initial_state(self) -> dict[str, np.ndarray]:
@@ -105,12 +120,7 @@ class ConfuciuXPolicy(TorchRLModule):
         if self.recurrent:
             # obs is (B, T, D): the LSTM state is carried across the episode's layers.
             state = batch[Columns.STATE_IN]
-            h, c = state["h"], state["c"]
-            steps = []
-            for t in range(hidden.shape[1]):
-                h, c = self.lstm(hidden[:, t], (h, c))
-                steps.append(h)
-            hidden = torch.stack(steps, dim=1)
+            hidden, (h, c) = self._run_lstm(hidden, state["h"], state["c"])
             out[Columns.STATE_OUT] = {"h": h, "c": c}
         logits = torch.cat([head(hidden) for head in self.heads], dim=-1) / self.temperature
         out[Columns.ACTION_DIST_INPUTS] = logits

@@ -20,7 +20,10 @@ one vectorised cost-model call, drops invalid and dominated options, and solves
 
 Feasibility is always decided by the problem's own test (``Problem.evaluate``),
 so a design the solver returns is feasible exactly as every other search sees it.
-A result is labelled optimal only when every step is certified.
+A result is labelled optimal only when every step is certified: by the DP's
+exhaustive (pruned) search, exact up to float64 rounding of sums; by HiGHS's
+bound, up to ``GAP_RTOL`` of the optimum's excess over the per-layer best terms;
+by the threshold search, exactly.
 """
 
 from __future__ import annotations
@@ -61,8 +64,8 @@ HIGHS_OPTIONS = {
 METHODS = ("dp", "milp")
 """Exact methods for the summed knapsack."""
 
-MAX_DP_CANDIDATES = 20_000_000
-"""States x options allowed in one DP step (about 160 MB per array); beyond it the MILP takes over."""
+MAX_DP_CANDIDATES = 8_000_000
+"""States x options allowed in one DP step (64 MB per float array); beyond it the MILP takes over."""
 
 DP_FIRST_FRACTION = 1 / 64
 """Limit of the first DP pass, as a fraction of the gap between the LP bound and the incumbent."""
@@ -207,6 +210,15 @@ class Knapsack:
         weight = sum(float(w[p]) for w, p in zip(self.weights, picks, strict=True))
         return term, weight
 
+    @property
+    def capacity_bound(self) -> float:
+        """Largest extra weight a design the problem may accept can have: ``spare`` plus rounding.
+
+        Options and states above it are dropped, and Lagrangian bounds use it, so that no
+        design the problem's own budget test accepts is ever pruned.
+        """
+        return self.spare + self.margin
+
     def option_of(self, picks: list[int]) -> NDArray[np.int64]:
         """Table option indices (n_layers,) of one position per layer."""
         return np.array([options[p] for options, p in zip(self.options, picks, strict=True)], dtype=np.int64)
@@ -221,7 +233,7 @@ def prepare_knapsack(table: OptionTable, term: NDArray[np.float64], capacity: fl
     options, weights, terms, offset = [], [], [], 0.0
     for layer in range(table.n_layers):
         extra = weight[:, layer] - lightest[layer]
-        fits = np.flatnonzero(table.valid[:, layer] & (extra <= spare + margin))
+        fits = np.flatnonzero(table.valid[:, layer] & (extra <= spare + margin))  # see capacity_bound
         front = fits[pareto_options(extra[fits], term[fits, layer])]
         best = float(term[front, layer].min())
         options.append(front)
@@ -270,7 +282,7 @@ def lp_relaxation(knapsack: Knapsack) -> tuple[list[int], float, float]:
             break
         picks[layer], used = position, used + step
     bound = sum(float(np.min(t + multiplier * w)) for w, t in zip(knapsack.weights, knapsack.terms, strict=True))
-    return picks, multiplier, bound - multiplier * knapsack.spare
+    return picks, multiplier, bound - multiplier * knapsack.capacity_bound
 
 
 def promising_options(knapsack: Knapsack, multiplier: float, bound: float, limit: float) -> list[NDArray[np.int64]]:
@@ -422,8 +434,8 @@ def dp_pass(
             return None
         total_weight = np.add.outer(state_weight, weight).ravel()
         total_excess = np.add.outer(state_excess, term).ravel()
-        bound = total_excess + np.maximum(0.0, rest[layer] - multiplier * (knapsack.spare - total_weight))
-        alive = np.flatnonzero((total_weight <= knapsack.spare + knapsack.margin) & (bound <= limit))
+        bound = total_excess + np.maximum(0.0, rest[layer] - multiplier * (knapsack.capacity_bound - total_weight))
+        alive = np.flatnonzero((total_weight <= knapsack.capacity_bound) & (bound <= limit))
         alive = alive[pareto_options(total_weight[alive], total_excess[alive])]
         trace.append(np.divmod(alive, len(weight)))
         state_weight, state_excess = total_weight[alive], total_excess[alive]
@@ -476,6 +488,7 @@ def min_sum_choice(
     within_budget: Callable[[NDArray[np.int64]], bool],
     *,
     method: str = "dp",
+    good_enough: float = -np.inf,
 ) -> Choice:
     """Best option per layer for a summed term (n_options, n_layers) under an absolute capacity.
 
@@ -485,6 +498,7 @@ def min_sum_choice(
         capacity: Largest total weight accepted.
         within_budget: The authoritative budget test of a design given as option indices (n_layers,).
         method: ``dp`` (falls back to the MILP if its state set grows too large) or ``milp``.
+        good_enough: Return the LP relaxation's design, uncertified, if its summed term is below this.
 
     Returns:
         One option per layer, and whether its optimality is certified.
@@ -493,8 +507,11 @@ def min_sum_choice(
     picks, multiplier, lp_bound = lp_relaxation(knapsack)
     if not within_budget(knapsack.option_of(picks)):  # rounding at the very edge of the budget
         picks = [0] * table.n_layers  # every layer's lightest option: the cheapest design
-    if closed_gap(knapsack.excess(picks)[0], lp_bound, knapsack.offset):
+    excess, _ = knapsack.excess(picks)
+    if closed_gap(excess, lp_bound, knapsack.offset):
         return Choice(knapsack.option_of(picks), certified=True)  # the LP optimum is integral
+    if excess + knapsack.offset < good_enough:
+        return Choice(knapsack.option_of(picks), certified=False, note="good enough, not optimised")
     if method == "dp":
         choice = dp_choice(knapsack, multiplier, lp_bound, picks, within_budget)
         if choice is not None:
@@ -504,7 +521,13 @@ def min_sum_choice(
 
 
 def feasible_min_sum(
-    problem: Problem, table: OptionTable, tracker: BestTracker, term: NDArray[np.float64], *, method: str
+    problem: Problem,
+    table: OptionTable,
+    tracker: BestTracker,
+    term: NDArray[np.float64],
+    *,
+    method: str,
+    good_enough: float = -np.inf,
 ) -> Choice:
     """:func:`min_sum_choice` at the problem's budget, with the problem's own budget test."""
 
@@ -514,7 +537,8 @@ def feasible_min_sum(
         tracker.observe(design, evaluation)
         return bool(evaluation.feasible[0])
 
-    return min_sum_choice(table, term, problem.budget * (1 + BUDGET_RTOL), within_budget, method=method)
+    capacity = problem.budget * (1 + BUDGET_RTOL)
+    return min_sum_choice(table, term, capacity, within_budget, method=method, good_enough=good_enough)
 
 
 # --- throughput objectives ------------------------------------------------------------------
@@ -553,27 +577,24 @@ def bottleneck_choice(problem: Problem, table: OptionTable, tracker: BestTracker
 def ratio_choice(problem: Problem, table: OptionTable, tracker: BestTracker, *, method: str) -> Choice:
     """Maximise total MACs over total cycles by Dinkelbach's method.
 
-    With lambda the best ratio so far, ``min sum(lambda * runtime - macs)`` is a summed
-    knapsack. A design with a ratio above lambda exists iff its optimum is negative;
-    lambda then moves to that design's ratio and otherwise lambda is optimal.
+    With lambda the ratio of the best design so far, a design has a higher ratio iff its
+    ``sum(lambda * runtime - macs)`` is negative, and minimising that sum is a summed
+    knapsack. Any negative design moves lambda on (the LP relaxation's design is taken when
+    it is negative, which saves exact solves); when the exact minimum is not negative,
+    lambda is optimal.
     """
     layers = np.arange(table.n_layers)
-
-    def ratio(option: NDArray[np.int64]) -> float:
-        return float(table.macs[option, layers].sum() / table.runtime_cycles[option, layers].sum())
-
-    best = Choice(cheapest_choice(table), certified=True)
+    best = cheapest_choice(table)
     for _ in range(MAX_DINKELBACH_STEPS):
-        level = ratio(best.option)
-        step = feasible_min_sum(problem, table, tracker, level * table.runtime_cycles - table.macs, method=method)
-        if not ratio(step.option) > level * (1 + RATIO_RTOL):
-            best.certified = best.certified and step.certified
-            best.note = step.note
-            return best
-        best = step
-    best.certified = False
-    best.note = f"Dinkelbach did not converge in {MAX_DINKELBACH_STEPS} steps"
-    return best
+        level = float(table.macs[best, layers].sum() / table.runtime_cycles[best, layers].sum())
+        term = level * table.runtime_cycles - table.macs
+        slack = RATIO_RTOL * level * float(table.runtime_cycles[best, layers].sum())  # rounding of the sums
+        step = feasible_min_sum(problem, table, tracker, term, method=method, good_enough=-slack)
+        if float(term[step.option, layers].sum()) < -slack:
+            best = step.option
+            continue
+        return Choice(best, step.certified, step.note)
+    return Choice(best, certified=False, note=f"Dinkelbach did not converge in {MAX_DINKELBACH_STEPS} steps")
 
 
 # --- entry points ---------------------------------------------------------------------------
