@@ -15,7 +15,7 @@ from envs.problem import CONSTRAINTS, OBJECTIVES, Problem, ProblemSpec
 from envs.space import ActionSpace
 from pipeline.search import exact
 
-SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @st.composite

@@ -76,11 +76,26 @@ def test_exact_equals_brute_force_with_dataflow_choice(small_csv: str, objective
     assert result.design is not None and result.design.shape == (2, 3)
 
 
-def test_budget_below_cheapest_design_is_a_user_error(small_csv: str) -> None:
-    problem = build_problem(small_csv, mul=0.0, space=SMALL_SPACE)
-    problem.budget *= 0.5
+@pytest.fixture(scope="module")
+def edge_csv(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A shi layer whose smallest PE count (12 in X=13, S=3) is invalid (costmodel spec 6.2).
+
+    The budget range still counts that corner (charged its PEs), so at mul 0 the budget is
+    below the cheapest valid design, which needs 16 PEs.
+    """
+    path = tmp_path_factory.mktemp("layers") / "edge.csv"
+    path.write_text("K,C,Y,X,R,S,T\n256,64,13,13,3,3,1\n")
+    return str(path)
+
+
+EDGE_SPACE = ActionSpace(num_pe=(12, 16), ktile=(4,), name="edge")
+
+
+def test_budget_below_cheapest_design_is_a_user_error(edge_csv: str) -> None:
+    problem = build_problem(edge_csv, dataflow="shi", mul=0.0, space=EDGE_SPACE)
+    assert brute_force(problem) is None
     with pytest.raises(ConfXError, match=r"budget .* is below the cheapest design"):
-        exact.search(problem)
+        exact.search(build_problem(edge_csv, dataflow="shi", mul=0.0, space=EDGE_SPACE))
 
 
 @pytest.mark.parametrize(
@@ -136,12 +151,10 @@ def test_pareto_front_matches_exact_search_per_budget(small_csv: str, tmp_path) 
     assert png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_pareto_front_records_budgets_below_the_cheapest_design(small_csv: str, tmp_path) -> None:
-    problem = build_problem(small_csv, mul=0.0, space=SMALL_SPACE)
-    frame = pareto_front(small_csv, muls=[0.0, 1.0], space=SMALL_SPACE)
-    assert frame.loc[1, "optimal"]
-    if brute_force(problem) is None:
-        assert np.isnan(frame.loc[0, "objective_value"]) and not frame.loc[0, "optimal"]
+def test_pareto_front_records_budgets_below_the_cheapest_design(edge_csv: str, tmp_path) -> None:
+    frame = pareto_front(edge_csv, muls=[0.0, 1.0], dataflows=("shi",), space=EDGE_SPACE)
+    assert np.isnan(frame.loc[0, "objective_value"]) and not frame.loc[0, "optimal"]
+    assert frame.loc[1, "optimal"] and np.isfinite(frame.loc[1, "objective_value"])
     plot_pareto(frame, tmp_path / "front.png")
     assert (tmp_path / "front.png").stat().st_size > 0
 
