@@ -130,6 +130,9 @@ def run_nightly(
     from pipeline.sweep import run_sweep
     from pipeline.tracking import close_parent_run
 
+    if "://" in config.results_dir:
+        raise ConfXError(f"results_dir {config.results_dir!r} is a URI; the nightly scan compares nights in a "
+                         "folder: give a path every node mounts, e.g. /mnt/confx/results")  # fmt: skip
     folder = night_folder(config, date)
     outcome = run_sweep(config, address=address, tracking_uri=tracking_uri, resume=True, results_folder=folder,
                         echo=echo)  # fmt: skip

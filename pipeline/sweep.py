@@ -375,6 +375,8 @@ def run_sweep(
     echo(f"sweep {config.name}: {len(trials)} grid trials; results in {location}")
     if storage.is_remote(location) and not (tracking_uri or config.tracking.uri):
         raise ConfXError(f"results in {location} need a shared MLflow tracking server: pass --tracking-uri http://...")
+    if address and not (tracking_uri or config.tracking.uri):
+        echo("warning: on a cluster, pass --tracking-uri http://<head>:5000 so that every node logs to one server")
     uri = tracking_uri or config.tracking.uri or default_tracking_uri(results_dir)
     experiment_id = ensure_experiment(uri, config.name)
     parent = open_parent_run(uri, experiment_id, sweep_id=location, run_name=f"sweep-{config.name}",
