@@ -39,13 +39,6 @@ def _cmd_networks(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from pipeline.demo import run_demo
-
-    print(run_demo(args.model))
-    return 0
-
-
 def _int_list(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(v) for v in text.split(",") if v.strip())
@@ -249,9 +242,6 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--port", type=int, default=5000)
     ui.set_defaults(run=_cmd_ui)
 
-    demo = commands.add_parser("demo", help="evaluate a network's whole action grid under every dataflow")
-    demo.add_argument("--model", default="mobilenet_v2", help="built-in network name or layer-table CSV")
-    demo.set_defaults(run=_cmd_demo)
     return parser
 
 
