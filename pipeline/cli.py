@@ -113,13 +113,24 @@ def _cmd_pareto(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_sweep(args: argparse.Namespace) -> int:
+def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where a sweep runs, tracks and stores: shared by `sweep` and `nightly`."""
+    parser.add_argument("--address", help="Ray cluster address (default: start a local Ray)")
+    parser.add_argument("--tracking-uri", help="MLflow tracking server (default: SQLite in the results folder)")
+    parser.add_argument("--results-dir", help="override the config's results folder (a path or a URI)")
+
+
+def _sweep_config(args: argparse.Namespace):  # noqa: ANN202 - a SweepConfig
     from pipeline.config import load_sweep_config
-    from pipeline.sweep import run_sweep
 
     config = load_sweep_config(args.config)
-    if args.results_dir:
-        config = config.model_copy(update={"results_dir": args.results_dir})
+    return config.model_copy(update={"results_dir": args.results_dir}) if args.results_dir else config
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from pipeline.sweep import run_sweep
+
+    config = _sweep_config(args)
     outcome = run_sweep(config, address=args.address, tracking_uri=args.tracking_uri, resume=args.resume,
                         echo=lambda line: print(line, flush=True))  # fmt: skip
     print(f"results: {outcome.location} (trials.parquet, layers/, report.md)\n"
@@ -128,12 +139,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_nightly(args: argparse.Namespace) -> int:
-    from pipeline.config import load_sweep_config
     from pipeline.nightly import parse_date, run_nightly
 
-    config = load_sweep_config(args.config)
-    if args.results_dir:
-        config = config.model_copy(update={"results_dir": args.results_dir})
+    config = _sweep_config(args)
     outcome = run_nightly(config, date=parse_date(args.date), address=args.address, tracking_uri=args.tracking_uri,
                           echo=lambda line: print(line, flush=True))  # fmt: skip
     return 1 if outcome.regressions or outcome.failed_trials else 0
@@ -220,17 +228,13 @@ def build_parser() -> argparse.ArgumentParser:
     sweep = commands.add_parser("sweep", help="run a design-space sweep (Ray Tune + MLflow + Parquet)")
     sweep.add_argument("config", help="sweep YAML, e.g. conf/default.yaml")
     sweep.add_argument("--resume", action="store_true", help="continue an interrupted sweep (or start it)")
-    sweep.add_argument("--address", help="Ray cluster address (default: start a local Ray)")
-    sweep.add_argument("--tracking-uri", help="MLflow tracking server (default: SQLite in the results folder)")
-    sweep.add_argument("--results-dir", help="override the config's results folder")
+    _add_run_arguments(sweep)
     sweep.set_defaults(run=_cmd_sweep)
 
     nightly = commands.add_parser("nightly", help="the nightly scan: run one date, flag regressions (exit 1)")
     nightly.add_argument("config", help="sweep YAML, e.g. conf/nightly.yaml")
     nightly.add_argument("--date", help="YYYY-MM-DD (default: today, UTC); a rerun of a date resumes it")
-    nightly.add_argument("--address", help="Ray cluster address (default: start a local Ray)")
-    nightly.add_argument("--tracking-uri", help="MLflow tracking server (default: SQLite in the results folder)")
-    nightly.add_argument("--results-dir", help="override the config's results folder")
+    _add_run_arguments(nightly)
     nightly.set_defaults(run=_cmd_nightly)
 
     report = commands.add_parser("report", help="rebuild a sweep's report from its Parquet results")
