@@ -32,7 +32,6 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import NDArray
 
-from costmodel import DATAFLOWS
 from costmodel.errors import ConfXError
 from envs.problem import BUDGET_RTOL, Problem, build_problem
 from envs.registration import register_envs
@@ -160,13 +159,12 @@ class ConfuciuXEnv(gymnasium.Env):
         self.render_mode = render_mode
         self.problem = problem_from_config({**dict(config or {}), **options})
         space = self.problem.space
-        sizes = [len(space.num_pe), len(space.ktile)] + ([len(DATAFLOWS)] if space.choose_dataflow else [])
-        self._gene_sizes = np.asarray(sizes, dtype=np.int64)
+        self._gene_sizes = np.asarray(space.gene_sizes, dtype=np.int64)
         self._layer_features = normalised_layers(self.problem.layers.dims)
         self._sign = -1.0 if self.problem.sense == "min" else 1.0
         self._budget_limit = self.problem.budget * (1 + BUDGET_RTOL)
         self.action_space = spaces.MultiDiscrete(self._gene_sizes)
-        n_features = self._layer_features.shape[1] + 1 + len(sizes) + 1
+        n_features = self._layer_features.shape[1] + 1 + len(self._gene_sizes) + 1
         self.observation_space = spaces.Box(-1.0, 1.0, shape=(n_features,), dtype=np.float32)
         self.lowest_signed = np.inf
         self._order = np.arange(self.problem.n_layers)

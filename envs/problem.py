@@ -312,10 +312,7 @@ class Problem:
         return a < b if self.sense == "min" else a > b
 
     def _check_bounds(self, designs: NDArray[np.int64]) -> None:
-        low = [min(self.space.num_pe), min(self.space.ktile)] + ([0] if self.space.choose_dataflow else [])
-        high = [max(self.space.num_pe), max(self.space.ktile)] + (
-            [len(DATAFLOWS) - 1] if self.space.choose_dataflow else []
-        )
+        low, high = self.space.gene_bounds
         if designs.shape[-2:] != (self.n_layers, self.space.n_genes):
             raise ValueError(f"designs must have shape (N, {self.n_layers}, {self.space.n_genes}), got {designs.shape}")
         if (designs < np.asarray(low)).any() or (designs > np.asarray(high)).any():

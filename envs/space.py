@@ -48,6 +48,18 @@ class ActionSpace:
         return 3 if self.choose_dataflow else 2
 
     @property
+    def gene_sizes(self) -> tuple[int, ...]:
+        """Number of choices of each gene: P, B (and the dataflow when it is chosen)."""
+        return (len(self.num_pe), len(self.ktile)) + ((len(DATAFLOWS),) if self.choose_dataflow else ())
+
+    @property
+    def gene_bounds(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """Lowest and highest value of each gene (dataflow genes are codes 0..2)."""
+        low = (min(self.num_pe), min(self.ktile)) + ((0,) if self.choose_dataflow else ())
+        high = (max(self.num_pe), max(self.ktile)) + ((len(DATAFLOWS) - 1,) if self.choose_dataflow else ())
+        return low, high
+
+    @property
     def size_per_layer(self) -> int:
         return len(self.num_pe) * len(self.ktile) * self.n_dataflows
 

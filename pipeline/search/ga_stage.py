@@ -18,7 +18,6 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from costmodel import DATAFLOWS
 from envs.problem import GENE_DATAFLOW, Evaluation, Problem
 from pipeline.search.base import BestTracker
 
@@ -49,14 +48,6 @@ class GAStageSettings:
     task_cpus: float = 0.25
 
 
-def gene_bounds(problem: Problem) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Lowest and highest value of every gene, shape (n_genes,) each."""
-    space = problem.space
-    low = [min(space.num_pe), min(space.ktile)] + ([0] if space.choose_dataflow else [])
-    high = [max(space.num_pe), max(space.ktile)] + ([len(DATAFLOWS) - 1] if space.choose_dataflow else [])
-    return np.asarray(low, dtype=np.int64), np.asarray(high, dtype=np.int64)
-
-
 def mutate(
     problem: Problem,
     individual: NDArray[np.int64],
@@ -72,7 +63,7 @@ def mutate(
         individual: Design (n_layers, n_genes), changed in place.
         used: Its summed constraint before mutation.
     """
-    low, high = gene_bounds(problem)
+    low, high = problem.space.gene_bounds
     remaining = problem.budget - used
     for _ in range(tries):
         layer = int(rng.integers(problem.n_layers))

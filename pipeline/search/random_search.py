@@ -23,9 +23,7 @@ logger = logging.getLogger(__name__)
 
 def gene_sizes(problem: Problem) -> NDArray[np.int64]:
     """Number of choices of each gene, shape (n_genes,): ``[len(num_pe), len(ktile)(, n_dataflows)]``."""
-    space = problem.space
-    sizes = [len(space.num_pe), len(space.ktile)] + ([space.n_dataflows] if space.choose_dataflow else [])
-    return np.asarray(sizes, dtype=np.int64)
+    return np.asarray(problem.space.gene_sizes, dtype=np.int64)
 
 
 def random_indices(problem: Problem, rng: np.random.Generator, count: int) -> NDArray[np.int64]:
