@@ -27,7 +27,7 @@ from costmodel.errors import ConfXError
 from envs.problem import MAXIMISED
 from pipeline import storage
 from pipeline.config import AlgorithmEntry, SweepConfig
-from pipeline.trial import TRIALS_FOLDER, SweepContext, run_trial, run_tuning_trial, trial_key
+from pipeline.trial import TRIALS_FOLDER, SweepContext, run_name, run_trial, run_tuning_trial, trial_key
 
 logger = logging.getLogger(__name__)
 
@@ -163,7 +163,7 @@ def collect_results(
         folder = results_dir / TRIALS_FOLDER / trial["trial_key"]
         row = {**{k: trial[k] for k in ("network", "dataflow", "objective", "constraint", "mul", "space",
                                         "algorithm", "seed")},
-               "sweep": config.name, "trial_key": trial["trial_key"], "run_name": trial["trial_key"].rsplit("_", 1)[0],
+               "sweep": config.name, "trial_key": trial["trial_key"], "run_name": run_name(trial["trial_key"]),
                "settings": json.dumps(trial["settings"], sort_keys=True)}  # fmt: skip
         if (folder / "trial.json").is_file():
             summary = json.loads((folder / "summary.json").read_text())

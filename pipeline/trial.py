@@ -145,7 +145,9 @@ def _search_and_record(trial: dict[str, Any], context: SweepContext, report: Any
              "optimum": optimum, "feasible": result.feasible, "model_evaluations": problem.model_evaluations,
              "cost_model_calls": problem.cost_model_calls, "wall_time_s": result.wall_time_s}  # fmt: skip
     solution = solution_frame(problem, result.design)
-    run_id = _log_trial(trial, context, summary, curve_frame(result), solution, out, final)
+    run_id = _log_trial(trial, context, summary=summary, curve=curve_frame(result), solution=solution,
+                        extra_metrics={"gap": final["gap"], "optimum": final["optimum"]}, status="FINISHED",
+                        error=None)  # fmt: skip
     record = {**final, "run_id": run_id, "node_id": _node_id(), "trial": trial}
     (out / "trial.json").write_text(json.dumps(record, default=str))
     storage.upload(out, location)
@@ -165,29 +167,25 @@ def _trial_params(trial: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
-def _trial_tags(trial: dict[str, Any], context: SweepContext) -> dict[str, str]:
-    return {"confx.sweep": context.sweep, "confx.algorithm": trial["algorithm"]}
+def run_name(trial_key: str) -> str:
+    """A trial's MLflow run name: its key without the settings hash."""
+    return trial_key.rsplit("_", 1)[0]
 
 
-def _log_trial(trial, context, summary, curve, solution, out, final) -> str:  # noqa: ANN001
+def _log_trial(trial: dict[str, Any], context: SweepContext, **outcome: Any) -> str:
+    """Log (or update) the trial's child run; ``outcome`` holds log_trial's result arguments."""
     from pipeline.tracking import log_trial
 
     return log_trial(
-        context.tracking_uri, context.experiment_id, context.parent_run_id,
-        trial_key=trial["trial_key"], run_name=trial["trial_key"].rsplit("_", 1)[0], params=_trial_params(trial),
-        tags=_trial_tags(trial, context), summary=summary,
-        curve=curve, solution=solution, extra_metrics={"gap": final["gap"], "optimum": final["optimum"]},
-        status="FINISHED", error=None, artifact_files=[],
+        context.tracking_uri, context.experiment_id, context.parent_run_id, trial_key=trial["trial_key"],
+        run_name=run_name(trial["trial_key"]), params=_trial_params(trial),
+        tags={"confx.sweep": context.sweep, "confx.algorithm": trial["algorithm"]}, artifact_files=[], **outcome,
     )  # fmt: skip
 
 
 def _log_failed_trial(trial: dict[str, Any], context: SweepContext, error: str) -> None:
-    from pipeline.tracking import log_trial
-
     try:
-        log_trial(context.tracking_uri, context.experiment_id, context.parent_run_id,
-                  trial_key=trial["trial_key"], run_name=trial["trial_key"].rsplit("_", 1)[0],
-                  params=_trial_params(trial), tags=_trial_tags(trial, context), summary={}, curve=None,
-                  solution=None, extra_metrics={}, status="FAILED", error=error, artifact_files=[])  # fmt: skip
+        _log_trial(trial, context, summary={}, curve=None, solution=None, extra_metrics={}, status="FAILED",
+                   error=error)  # fmt: skip
     except Exception:  # tracking must never hide the trial's own error
         logger.exception("could not record the failure of %s in MLflow", trial["trial_key"])
