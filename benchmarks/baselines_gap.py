@@ -24,8 +24,8 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from concurrent.futures import ProcessPoolExecutor  # noqa: E402
 
-from envs.problem import build_problem  # noqa: E402
-from pipeline.search import anneal, bayes, exact, genetic, random_search  # noqa: E402
+from confx.envs.problem import build_problem  # noqa: E402
+from confx.pipeline.search import anneal, bayes, exact, genetic, random_search  # noqa: E402
 
 SEARCHES = {"random": random_search.search, "anneal": anneal.search, "ga": genetic.search, "bo": bayes.search}
 BASELINE = "random"

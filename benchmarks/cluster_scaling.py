@@ -45,7 +45,7 @@ def scaling_config(folder: Path, *, searches: int, budget: int) -> Path:
 def timed_sweep(config: Path, results: Path, n_nodes: int) -> tuple[float, pd.DataFrame]:
     """Run the sweep on a fresh cluster of ``n_nodes`` 1-CPU raylets; return its wall time and trials."""
     with local_cluster(n_nodes) as cluster:
-        command = [sys.executable, "-m", "pipeline.cli", "sweep", str(config), "--address", cluster.gcs_address,
+        command = [sys.executable, "-m", "confx.pipeline.cli", "sweep", str(config), "--address", cluster.gcs_address,
                    "--results-dir", str(results)]  # fmt: skip
         start = time.perf_counter()
         done = subprocess.run(command, cwd=results.parent, env=cluster.env, capture_output=True, text=True)

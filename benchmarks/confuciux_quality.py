@@ -19,8 +19,8 @@ import time
 import numpy as np
 import torch
 
-from envs.problem import build_problem
-from pipeline.search import run_search
+from confx.envs.problem import build_problem
+from confx.pipeline.search import run_search
 
 RELEASE_GAP_VS_INTEGER = {("resnet18", "dla"): "+1.2 .. +1.8%", ("mobilenet_v2", "dla"): "+5.9 .. +6.6%"}
 

@@ -20,9 +20,9 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from costmodel import evaluate  # noqa: E402
-from costmodel.evaluate import check_points, dataflow_codes, evaluate_trusted  # noqa: E402
-from costmodel.layers import builtin_networks, load_network  # noqa: E402
+from confx.costmodel import evaluate  # noqa: E402
+from confx.costmodel.evaluate import check_points, dataflow_codes, evaluate_trusted  # noqa: E402
+from confx.costmodel.layers import builtin_networks, load_network  # noqa: E402
 
 MAESTRO_MS_PER_POINT = (9.2, 10.0)
 

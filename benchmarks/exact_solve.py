@@ -26,8 +26,8 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import csr_array
 
-from envs.problem import BUDGET_RTOL, build_problem
-from pipeline.search import exact
+from confx.envs.problem import BUDGET_RTOL, build_problem
+from confx.pipeline.search import exact
 
 CASES = [("mobilenet_v2", "grid"), ("mobilenet_v2", "integer"), ("resnet50", "grid"), ("resnet50", "integer")]
 

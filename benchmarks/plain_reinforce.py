@@ -48,13 +48,13 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from ray.rllib.core.columns import Columns  # noqa: E402
 
-from envs.confuciux_env import ConfuciuXEnv  # noqa: E402
-from envs.problem import Problem, build_problem  # noqa: E402
-from pipeline.reinforce.algorithm import ReinforceConfig  # noqa: E402
-from pipeline.reinforce.episode_log import EpisodeLog  # noqa: E402
-from pipeline.reinforce.learner import normalised_returns  # noqa: E402
-from pipeline.reinforce.rl_module import DEFAULT_MODEL_CONFIG, ConfuciuXPolicy  # noqa: E402
-from pipeline.search.confuciux import RLSettings, ensure_ray, env_config, run_rl_stage  # noqa: E402
+from confx.envs.confuciux_env import ConfuciuXEnv  # noqa: E402
+from confx.envs.problem import Problem, build_problem  # noqa: E402
+from confx.pipeline.reinforce.algorithm import ReinforceConfig  # noqa: E402
+from confx.pipeline.reinforce.episode_log import EpisodeLog  # noqa: E402
+from confx.pipeline.reinforce.learner import normalised_returns  # noqa: E402
+from confx.pipeline.reinforce.rl_module import DEFAULT_MODEL_CONFIG, ConfuciuXPolicy  # noqa: E402
+from confx.pipeline.search.confuciux import RLSettings, ensure_ray, env_config, run_rl_stage  # noqa: E402
 
 # The release's knobs, read from the RLlib config so that both sides share one source.
 KNOBS = ReinforceConfig()
@@ -197,7 +197,7 @@ def run_plain(problem: Problem, *, episodes: int, seed: int) -> StageRun:
 @contextmanager
 def timed_train_calls() -> Iterator[list[tuple[tuple[float, float], tuple[float, float]]]]:
     """Record the :func:`clock` at the start and end of every ``Reinforce.train`` call while the context is open."""
-    from pipeline.reinforce.algorithm import Reinforce
+    from confx.pipeline.reinforce.algorithm import Reinforce
 
     spans: list[tuple[tuple[float, float], tuple[float, float]]] = []
     own = Reinforce.__dict__.get("train")
@@ -239,9 +239,9 @@ def run_rllib(problem: Problem, *, episodes: int, seed: int) -> StageRun:
 
 def exact_optimum(model: str, dataflow: str) -> float | None:
     """The exact solver's optimum of the problem, or None if the solver module is absent."""
-    if importlib.util.find_spec("pipeline.search.exact") is None:
+    if importlib.util.find_spec("confx.pipeline.search.exact") is None:
         return None
-    from pipeline.search.exact import search
+    from confx.pipeline.search.exact import search
 
     return float(search(build_problem(model, dataflow=dataflow), budget=0, seed=0).objective_value)
 

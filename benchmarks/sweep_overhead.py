@@ -25,10 +25,10 @@ import pandas as pd
 import psutil
 import torch
 
-from envs.problem import build_problem
-from pipeline.config import load_sweep_config
-from pipeline.search import RL_ALGORITHMS, run_search
-from pipeline.sweep import plan_trials
+from confx.envs.problem import build_problem
+from confx.pipeline.config import load_sweep_config
+from confx.pipeline.search import RL_ALGORITHMS, run_search
+from confx.pipeline.sweep import plan_trials
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,7 +47,7 @@ def tree_rss(process: psutil.Process) -> int:
 def run_sweep_measured(config: Path, results: Path) -> tuple[float, int]:
     """Run the sweep CLI; return its wall time and the peak memory of its process tree."""
     env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
-    command = [sys.executable, "-m", "pipeline.cli", "sweep", str(config), "--results-dir", str(results)]
+    command = [sys.executable, "-m", "confx.pipeline.cli", "sweep", str(config), "--results-dir", str(results)]
     start, peak = time.perf_counter(), 0
     driver = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     watched = psutil.Process(driver.pid)

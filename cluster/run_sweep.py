@@ -34,7 +34,7 @@ def main(argv: list[str]) -> None:
     if any(arg == "--address" or arg.startswith("--address=") for arg in argv):
         raise SystemExit("run_sweep.py: do not pass --address; the sweep joins this cluster (--address auto)")
     os.chdir(project_folder())
-    command = [sys.executable, "-m", "pipeline.cli", "sweep", *argv, "--address", "auto"]
+    command = [sys.executable, "-m", "confx.pipeline.cli", "sweep", *argv, "--address", "auto"]
     os.execv(sys.executable, command)  # the job's (or the SSH session's) process becomes the sweep driver
 
 

@@ -1,7 +1,7 @@
 """A vectorised numpy cost model that reproduces MAESTRO for ConfuciuX's dataflows."""
 
-from costmodel.errors import ConfXError, LayerTableError
-from costmodel.evaluate import (
+from confx.costmodel.errors import ConfXError, LayerTableError
+from confx.costmodel.evaluate import (
     COST_MODEL_VERSION,
     DATAFLOWS,
     LAYER_COLUMNS,

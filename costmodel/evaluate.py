@@ -13,8 +13,8 @@ from dataclasses import dataclass, fields
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from costmodel import dataflows, hardware
-from costmodel.errors import LayerTableError, join_problems
+from confx.costmodel import dataflows, hardware
+from confx.costmodel.errors import LayerTableError, join_problems
 
 LAYER_COLUMNS = ("K", "C", "Y", "X", "R", "S", "T")
 """Layer-table columns: output/input channels, input rows/columns, filter rows/columns, type."""

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from costmodel.errors import LayerTableError
-from costmodel.evaluate import DEPTHWISE, LAYER_COLUMNS, RowNames, check_points
+from confx.costmodel.errors import LayerTableError
+from confx.costmodel.evaluate import DEPTHWISE, LAYER_COLUMNS, RowNames, check_points
 
-_CATALOG = "costmodel.catalog"
+_CATALOG = "confx.costmodel.catalog"
 
 
 @dataclass(frozen=True, eq=False)

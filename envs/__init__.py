@@ -13,7 +13,7 @@ ENV_ID = "ConfX/ConfuciuX-v0"
 
 def register_envs() -> None:
     """Register the ConfuciuX environment with Gymnasium (idempotent; imports Gymnasium)."""
-    from envs.registration import register_envs as register
+    from confx.envs.registration import register_envs as register
 
     register()
 

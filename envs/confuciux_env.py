@@ -32,9 +32,9 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import NDArray
 
-from costmodel.errors import ConfXError
-from envs.problem import BUDGET_RTOL, Problem, build_problem
-from envs.registration import register_envs
+from confx.costmodel.errors import ConfXError
+from confx.envs.problem import BUDGET_RTOL, Problem, build_problem
+from confx.envs.registration import register_envs
 
 logger = logging.getLogger(__name__)
 

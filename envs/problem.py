@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from costmodel import DATAFLOWS
-from costmodel.errors import ConfXError
-from costmodel.evaluate import evaluate_trusted
-from costmodel.hardware import area as hardware_area
-from costmodel.hardware import power as hardware_power
-from costmodel.layers import LayerTable, load_network
-from envs.space import ActionSpace, named_space
+from confx.costmodel import DATAFLOWS
+from confx.costmodel.errors import ConfXError
+from confx.costmodel.evaluate import evaluate_trusted
+from confx.costmodel.hardware import area as hardware_area
+from confx.costmodel.hardware import power as hardware_power
+from confx.costmodel.layers import LayerTable, load_network
+from confx.envs.space import ActionSpace, named_space
 
 OBJECTIVES = ("latency", "energy", "LEP", "LAP", "EAP", "thrpt_ave", "thrpt_btnk")
 MAXIMISED = frozenset({"thrpt_ave", "thrpt_btnk"})

@@ -3,7 +3,7 @@
 Importing this module registers ``ConfX/ConfuciuX-v0``, so Gymnasium's
 ``module:id`` form works without any other import::
 
-    gymnasium.make("envs.registration:ConfX/ConfuciuX-v0", config={"model": "resnet18"})
+    gymnasium.make("confx.envs.registration:ConfX/ConfuciuX-v0", config={"model": "resnet18"})
 
 The env config goes in the ``config`` keyword (a dict with the keys listed in
 :mod:`envs.confuciux_env`); further keywords are merged over it. Registration
@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import gymnasium
 
-from envs import ENV_ID
+from confx.envs import ENV_ID
 
-ENTRY_POINT = "envs.confuciux_env:ConfuciuXEnv"
+ENTRY_POINT = "confx.envs.confuciux_env:ConfuciuXEnv"
 
 
 def register_envs() -> None:

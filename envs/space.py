@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from costmodel import DATAFLOWS
-from costmodel.errors import ConfXError
+from confx.costmodel import DATAFLOWS
+from confx.costmodel.errors import ConfXError
 
 GRID_NUM_PE = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128)
 """ConfuciuX's PE action grid."""

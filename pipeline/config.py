@@ -14,9 +14,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from costmodel import DATAFLOWS
-from costmodel.errors import ConfXError
-from envs.problem import CONSTRAINTS, OBJECTIVES
+from confx.costmodel import DATAFLOWS
+from confx.costmodel.errors import ConfXError
+from confx.envs.problem import CONSTRAINTS, OBJECTIVES
 
 ALGORITHM_NAMES = ("exact", "random", "anneal", "ga", "bo", "confuciux", "reinforce", "ppo")
 
@@ -136,7 +136,7 @@ class SweepConfig(_Frozen):
     @field_validator("networks")
     @classmethod
     def _networks_exist(cls, networks: list[str]) -> list[str]:
-        from costmodel.layers import builtin_networks
+        from confx.costmodel.layers import builtin_networks
 
         unknown = [n for n in networks if n not in builtin_networks() and not Path(n).is_file()]
         if unknown:

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from costmodel import LAYER_COLUMNS, OUTPUT_COLUMNS, evaluate
-from costmodel.errors import ConfXError, LayerTableError
-from costmodel.evaluate import RowNames
-from pipeline.tables import check_writable, read_table, write_table
+from confx.costmodel import LAYER_COLUMNS, OUTPUT_COLUMNS, evaluate
+from confx.costmodel.errors import ConfXError, LayerTableError
+from confx.costmodel.evaluate import RowNames
+from confx.pipeline.tables import check_writable, read_table, write_table
 
 logger = logging.getLogger(__name__)
 

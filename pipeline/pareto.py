@@ -20,10 +20,10 @@ import pyarrow.parquet as pq
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from costmodel.errors import ConfXError
-from envs.problem import Problem, build_problem
-from envs.space import ActionSpace
-from pipeline.search.exact import OptionTable, build_option_table, solve_with_table
+from confx.costmodel.errors import ConfXError
+from confx.envs.problem import Problem, build_problem
+from confx.envs.space import ActionSpace
+from confx.pipeline.search.exact import OptionTable, build_option_table, solve_with_table
 
 logger = logging.getLogger(__name__)
 

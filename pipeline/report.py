@@ -19,7 +19,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from costmodel.errors import ConfXError
+from confx.costmodel.errors import ConfXError
 
 logger = logging.getLogger(__name__)
 

@@ -22,12 +22,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from costmodel import COST_MODEL_VERSION
-from costmodel.errors import ConfXError
-from envs.problem import MAXIMISED
-from pipeline import storage
-from pipeline.config import AlgorithmEntry, SweepConfig
-from pipeline.trial import TRIALS_FOLDER, SweepContext, run_name, run_trial, run_tuning_trial, trial_key
+from confx.costmodel import COST_MODEL_VERSION
+from confx.costmodel.errors import ConfXError
+from confx.envs.problem import MAXIMISED
+from confx.pipeline import storage
+from confx.pipeline.config import AlgorithmEntry, SweepConfig
+from confx.pipeline.trial import TRIALS_FOLDER, SweepContext, run_name, run_trial, run_tuning_trial, trial_key
 
 logger = logging.getLogger(__name__)
 
@@ -78,8 +78,8 @@ def tuning_base_trials(config: SweepConfig, entry: AlgorithmEntry) -> list[dict[
 
 def exact_optima(config: SweepConfig) -> dict[tuple, dict[str, Any]]:
     """The certified optimum of every problem group (NaN where no exact method exists)."""
-    from envs.problem import build_problem
-    from pipeline.search import run_search
+    from confx.envs.problem import build_problem
+    from confx.pipeline.search import run_search
 
     optima = {}
     groups = itertools.product(config.networks, config.dataflows, config.objectives, config.constraints,
@@ -199,7 +199,7 @@ def write_results(trials: pd.DataFrame, layers: pd.DataFrame, results_dir: Path)
     import pyarrow as pa
     import pyarrow.dataset as ds
 
-    from pipeline.tables import write_table
+    from confx.pipeline.tables import write_table
 
     write_table(trials, results_dir / "trials.parquet")
     written = [results_dir / "trials.parquet"]
@@ -360,8 +360,8 @@ def run_sweep(
     """
     from ray import tune
 
-    from pipeline.report import build_report
-    from pipeline.tracking import close_parent_run, default_tracking_uri, ensure_experiment, open_parent_run
+    from confx.pipeline.report import build_report
+    from confx.pipeline.tracking import close_parent_run, default_tracking_uri, ensure_experiment, open_parent_run
 
     location = str(results_folder) if results_folder else storage.join(config.results_dir, config.name)
     location = location if storage.is_remote(location) else str(Path(location).absolute())

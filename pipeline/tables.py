@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from costmodel.errors import ConfXError
+from confx.costmodel.errors import ConfXError
 
 CSV_SUFFIXES = (".csv", ".csv.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")

@@ -24,8 +24,8 @@ from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.rllib.utils.annotations import override
 from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, LEARNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME
 
-from pipeline.reinforce.episode_log import EpisodeLog
-from pipeline.reinforce.rl_module import DEFAULT_MODEL_CONFIG, ConfuciuXPolicy
+from confx.pipeline.reinforce.episode_log import EpisodeLog
+from confx.pipeline.reinforce.rl_module import DEFAULT_MODEL_CONFIG, ConfuciuXPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ class ReinforceConfig(AlgorithmConfig):
 
     @override(AlgorithmConfig)
     def get_default_learner_class(self) -> type:
-        from pipeline.reinforce.learner import ReinforceLearner
+        from confx.pipeline.reinforce.learner import ReinforceLearner
 
         return ReinforceLearner
 

@@ -15,7 +15,7 @@ import numpy as np
 from ray.rllib.callbacks.callbacks import RLlibCallback
 from ray.rllib.utils.annotations import override
 
-from envs.problem import MAXIMISED
+from confx.envs.problem import MAXIMISED
 
 
 @dataclass

@@ -11,19 +11,19 @@ import importlib
 import inspect
 from collections.abc import Callable
 
-from costmodel.errors import ConfXError
-from envs.problem import Problem
-from pipeline.search.base import SearchResult
+from confx.costmodel.errors import ConfXError
+from confx.envs.problem import Problem
+from confx.pipeline.search.base import SearchResult
 
 ALGORITHMS: dict[str, str] = {
-    "exact": "pipeline.search.exact",
-    "random": "pipeline.search.random_search",
-    "anneal": "pipeline.search.anneal",
-    "ga": "pipeline.search.genetic",
-    "bo": "pipeline.search.bayes",
-    "confuciux": "pipeline.search.confuciux:search",
-    "reinforce": "pipeline.search.confuciux:search_reinforce",
-    "ppo": "pipeline.search.ppo",
+    "exact": "confx.pipeline.search.exact",
+    "random": "confx.pipeline.search.random_search",
+    "anneal": "confx.pipeline.search.anneal",
+    "ga": "confx.pipeline.search.genetic",
+    "bo": "confx.pipeline.search.bayes",
+    "confuciux": "confx.pipeline.search.confuciux:search",
+    "reinforce": "confx.pipeline.search.confuciux:search_reinforce",
+    "ppo": "confx.pipeline.search.ppo",
 }
 """Algorithm name -> ``module`` defining ``search``, or ``module:function``."""
 

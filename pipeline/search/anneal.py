@@ -28,10 +28,10 @@ import logging
 import numpy as np
 from numpy.typing import NDArray
 
-from costmodel.errors import ConfXError
-from envs.problem import Evaluation, Problem
-from pipeline.search.base import BestTracker, SearchResult
-from pipeline.search.random_search import check_budget, gene_sizes, minimum_indices
+from confx.costmodel.errors import ConfXError
+from confx.envs.problem import Evaluation, Problem
+from confx.pipeline.search.base import BestTracker, SearchResult
+from confx.pipeline.search.random_search import check_budget, gene_sizes, minimum_indices
 
 logger = logging.getLogger(__name__)
 

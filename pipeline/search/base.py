@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from envs.problem import Evaluation, Problem
+from confx.envs.problem import Evaluation, Problem
 
 
 @dataclass

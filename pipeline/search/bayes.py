@@ -30,10 +30,10 @@ import warnings
 import numpy as np
 import optuna
 
-from costmodel.errors import ConfXError
-from envs.problem import Evaluation, Problem
-from pipeline.search.base import BestTracker, SearchResult
-from pipeline.search.random_search import check_budget, gene_sizes, minimum_indices
+from confx.costmodel.errors import ConfXError
+from confx.envs.problem import Evaluation, Problem
+from confx.pipeline.search.base import BestTracker, SearchResult
+from confx.pipeline.search.random_search import check_budget, gene_sizes, minimum_indices
 
 logger = logging.getLogger(__name__)
 

@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 import ray
 
-from envs.confuciux_env import ConfuciuXEnv
-from envs.problem import Problem
-from pipeline.search.base import BestTracker, SearchResult
-from pipeline.search.ga_stage import GAStageSettings, run_ga_stage
+from confx.envs.confuciux_env import ConfuciuXEnv
+from confx.envs.problem import Problem
+from confx.pipeline.search.base import BestTracker, SearchResult
+from confx.pipeline.search.ga_stage import GAStageSettings, run_ga_stage
 
 logger = logging.getLogger(__name__)
 
@@ -83,8 +83,8 @@ def reinforce_config(problem: Problem, settings: RLSettings, seed: int, *, episo
     """The RLlib config of the RL stage."""
     from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
-    from pipeline.reinforce.algorithm import ReinforceConfig
-    from pipeline.reinforce.rl_module import DEFAULT_MODEL_CONFIG, ConfuciuXPolicy
+    from confx.pipeline.reinforce.algorithm import ReinforceConfig
+    from confx.pipeline.reinforce.rl_module import DEFAULT_MODEL_CONFIG, ConfuciuXPolicy
 
     model_config = {**DEFAULT_MODEL_CONFIG, "recurrent": settings.recurrent, "temperature": settings.temperature,
                     "max_seq_len": max(problem.n_layers, 1)}  # fmt: skip
@@ -133,7 +133,7 @@ def train_episodes(
         episode_log: Returns the :class:`~pipeline.reinforce.episode_log.EpisodeLog` so far (or None).
         label: Names the algorithm in progress messages.
     """
-    from pipeline.reinforce.algorithm import env_cost_model_calls, take_env_memo_cells
+    from confx.pipeline.reinforce.algorithm import env_cost_model_calls, take_env_memo_cells
 
     try:
         log, curve, last_print = None, [], time.perf_counter()
@@ -169,7 +169,7 @@ def _check_options(options: dict, *classes: type) -> None:
     known = {f.name for cls in classes for f in fields(cls)}
     unknown = sorted(set(options) - known)
     if unknown:
-        from costmodel.errors import ConfXError
+        from confx.costmodel.errors import ConfXError
 
         raise ConfXError(f"unknown search setting(s) {unknown}; known: {sorted(known)}")
 

@@ -40,9 +40,9 @@ from numpy.typing import NDArray
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import csr_array
 
-from costmodel.errors import ConfXError
-from envs.problem import BUDGET_RTOL, SUMMED, Problem, layer_objective
-from pipeline.search.base import BestTracker, SearchResult
+from confx.costmodel.errors import ConfXError
+from confx.envs.problem import BUDGET_RTOL, SUMMED, Problem, layer_objective
+from confx.pipeline.search.base import BestTracker, SearchResult
 
 logger = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from envs.problem import GENE_DATAFLOW, Evaluation, Problem
-from pipeline.search.base import BestTracker
+from confx.envs.problem import GENE_DATAFLOW, Evaluation, Problem
+from confx.pipeline.search.base import BestTracker
 
 
 @dataclass(frozen=True)
@@ -138,6 +138,6 @@ def run_ga_stage(
 
 
 def _ray_evaluator(problem: Problem, settings: GAStageSettings) -> Callable[[NDArray[np.int64]], Evaluation]:
-    from pipeline.search.population_tasks import evaluate_on_ray
+    from confx.pipeline.search.population_tasks import evaluate_on_ray
 
     return lambda designs: evaluate_on_ray(problem, designs, n_chunks=settings.n_chunks, task_cpus=settings.task_cpus)

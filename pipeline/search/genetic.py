@@ -21,10 +21,10 @@ import logging
 import numpy as np
 from numpy.typing import NDArray
 
-from costmodel.errors import ConfXError
-from envs.problem import Problem
-from pipeline.search.base import BestTracker, SearchResult
-from pipeline.search.random_search import check_budget, gene_sizes, minimum_indices, random_indices
+from confx.costmodel.errors import ConfXError
+from confx.envs.problem import Problem
+from confx.pipeline.search.base import BestTracker, SearchResult
+from confx.pipeline.search.random_search import check_budget, gene_sizes, minimum_indices, random_indices
 
 logger = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ import numpy as np
 import ray
 from numpy.typing import NDArray
 
-from costmodel.layers import LayerTable
-from envs.problem import Evaluation, MemoCells, Problem, ProblemSpec
+from confx.costmodel.layers import LayerTable
+from confx.envs.problem import Evaluation, MemoCells, Problem, ProblemSpec
 
 _WORKER_PROBLEMS: dict[tuple, Problem] = {}
 """Per worker process: problems built so far, keyed by spec and layer table."""

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from envs.confuciux_env import ConfuciuXEnv
-from envs.problem import Problem
-from pipeline.search.base import BestTracker, SearchResult
-from pipeline.search.confuciux import Progress, adopt_rl_outcome, ensure_ray, env_config, train_episodes
+from confx.envs.confuciux_env import ConfuciuXEnv
+from confx.envs.problem import Problem
+from confx.pipeline.search.base import BestTracker, SearchResult
+from confx.pipeline.search.confuciux import Progress, adopt_rl_outcome, ensure_ray, env_config, train_episodes
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class PPOSettings:
 
 
 def _best_logs(algo) -> list:  # noqa: ANN001 - an RLlib Algorithm
-    from pipeline.reinforce.episode_log import RUNNER_ATTRIBUTE
+    from confx.pipeline.reinforce.episode_log import RUNNER_ATTRIBUTE
 
     return algo.env_runner_group.foreach_env_runner(
         lambda runner: getattr(runner, RUNNER_ATTRIBUTE, None),
@@ -50,8 +50,8 @@ def search(
     """Train PPO for about ``epochs`` episodes (whole train batches); return its best design."""
     from ray.rllib.algorithms.ppo import PPOConfig
 
-    from costmodel.errors import ConfXError
-    from pipeline.reinforce.episode_log import EpisodeLogCallback
+    from confx.costmodel.errors import ConfXError
+    from confx.pipeline.reinforce.episode_log import EpisodeLogCallback
 
     known = {f.name for f in fields(PPOSettings)}
     if set(options) - known:

@@ -14,9 +14,9 @@ import logging
 import numpy as np
 from numpy.typing import NDArray
 
-from costmodel.errors import ConfXError
-from envs.problem import GENE_DATAFLOW, Problem
-from pipeline.search.base import BestTracker, SearchResult
+from confx.costmodel.errors import ConfXError
+from confx.envs.problem import GENE_DATAFLOW, Problem
+from confx.pipeline.search.base import BestTracker, SearchResult
 
 logger = logging.getLogger(__name__)
 

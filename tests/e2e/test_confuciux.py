@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from envs.problem import build_problem
-from pipeline.search.base import BestTracker
-from pipeline.search.confuciux import RLSettings, run_rl_stage, search
-from pipeline.search.ga_stage import GAStageSettings, run_ga_stage
-from pipeline.search.population_tasks import evaluate_on_ray
+from confx.envs.problem import build_problem
+from confx.pipeline.search.base import BestTracker
+from confx.pipeline.search.confuciux import RLSettings, run_rl_stage, search
+from confx.pipeline.search.ga_stage import GAStageSettings, run_ga_stage
+from confx.pipeline.search.population_tasks import evaluate_on_ray
 
 pytestmark = pytest.mark.slow
 
@@ -30,8 +30,8 @@ def test_same_seed_same_solution_and_curve(local_ray):
 def test_reinforce_learns_on_a_toy_problem(local_ray):
     """The policy's mean episode objective gets better over training (alexnet, 5 layers)."""
     problem = build_problem("alexnet", mul=0.5)
-    from pipeline.reinforce.algorithm import EPISODE_OBJECTIVE_MEAN
-    from pipeline.search.confuciux import reinforce_config
+    from confx.pipeline.reinforce.algorithm import EPISODE_OBJECTIVE_MEAN
+    from confx.pipeline.search.confuciux import reinforce_config
 
     algo = reinforce_config(problem, RLSettings(recurrent=False, updates_per_iteration=25), seed=0).build_algo()
     try:

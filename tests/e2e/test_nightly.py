@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _nightly(config: Path, date: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "pipeline.cli", "nightly", str(config), "--date", date],
+    return subprocess.run([sys.executable, "-m", "confx.pipeline.cli", "nightly", str(config), "--date", date],
                           cwd=cwd, env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
 
 

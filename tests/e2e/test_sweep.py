@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline.config import load_sweep_config
-from pipeline.sweep import plan_trials
+from confx.pipeline.config import load_sweep_config
+from confx.pipeline.sweep import plan_trials
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +29,7 @@ SMOKE = ROOT / "conf" / "smoke.yaml"
 
 def _confx(*args: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "pipeline.cli", *args], cwd=cwd, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "confx.pipeline.cli", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=timeout)  # fmt: skip
 
 
@@ -84,7 +84,7 @@ def test_resume_after_sigkill_gives_exactly_the_planned_trials(tmp_path):
     config_path = _write_config(tmp_path, name="resume", seeds=[0, 1, 2], results_dir=str(tmp_path / "results"))
     results = tmp_path / "results" / "resume"
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(ROOT)}
-    driver = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "sweep", str(config_path)], cwd=tmp_path,
+    driver = subprocess.Popen([sys.executable, "-m", "confx.pipeline.cli", "sweep", str(config_path)], cwd=tmp_path,
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 300
     while time.time() < deadline and len(list(results.glob("trials/*/trial.json"))) < 2:

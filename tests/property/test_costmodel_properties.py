@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from costmodel import OUTPUT_COLUMNS, evaluate
+from confx.costmodel import OUTPUT_COLUMNS, evaluate
 
 dims = st.integers(1, 300)
 filters = st.sampled_from([1, 2, 3, 5, 7, 11])

@@ -9,11 +9,11 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from costmodel.errors import ConfXError
-from costmodel.layers import LayerTable
-from envs.problem import CONSTRAINTS, OBJECTIVES, Problem, ProblemSpec
-from envs.space import ActionSpace
-from pipeline.search import exact
+from confx.costmodel.errors import ConfXError
+from confx.costmodel.layers import LayerTable
+from confx.envs.problem import CONSTRAINTS, OBJECTIVES, Problem, ProblemSpec
+from confx.envs.space import ActionSpace
+from confx.pipeline.search import exact
 
 SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

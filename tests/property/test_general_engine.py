@@ -18,8 +18,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from costmodel import dataflows
-from costmodel.evaluate import evaluate
+from confx.costmodel import dataflows
+from confx.costmodel.evaluate import evaluate
 from tests.oracle.maestro_engine import CONV_TENSORS, DSCONV_TENSORS, analyse, build_levels, degenerate_flags
 
 EXACT = ["runtime_cycles", "num_macs", "l1_bytes", "l2_bytes"]

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from costmodel.errors import ConfXError
-from envs.problem import Problem, build_problem
-from envs.space import ActionSpace
-from pipeline.search import anneal, bayes, exact, genetic, random_search
-from pipeline.search.base import SearchResult
+from confx.costmodel.errors import ConfXError
+from confx.envs.problem import Problem, build_problem
+from confx.envs.space import ActionSpace
+from confx.pipeline.search import anneal, bayes, exact, genetic, random_search
+from confx.pipeline.search.base import SearchResult
 
 SEARCHES = {"random": random_search.search, "anneal": anneal.search, "ga": genetic.search, "bo": bayes.search}
 TINY_LAYERS = "K,C,Y,X,R,S,T\n16,8,10,10,3,3,1\n1,16,12,12,3,3,2\n24,16,6,6,1,1,1\n"

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from costmodel import OUTPUT_COLUMNS
+from confx.costmodel import OUTPUT_COLUMNS
 
-CONFX = [sys.executable, "-m", "pipeline.cli"]
+CONFX = [sys.executable, "-m", "confx.pipeline.cli"]
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:

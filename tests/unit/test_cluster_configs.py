@@ -122,7 +122,7 @@ def test_systemd_timer_starts_the_nightly_service():
 
 def test_entry_script_joins_the_cluster_it_runs_on():
     script = (CLUSTER / "run_sweep.py").read_text()
-    assert '"pipeline.cli", "sweep", *argv, "--address", "auto"' in script
+    assert '"confx.pipeline.cli", "sweep", *argv, "--address", "auto"' in script
     refused = subprocess.run([sys.executable, str(CLUSTER / "run_sweep.py"), "conf/smoke.yaml", "--address", "x:1"],
                              capture_output=True, text=True)  # fmt: skip
     assert refused.returncode != 0 and "do not pass --address" in refused.stderr

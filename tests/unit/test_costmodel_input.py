@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from costmodel import LayerTableError, evaluate
-from costmodel.layers import builtin_networks, load_network, parse_layer_csv
+from confx.costmodel import LayerTableError, evaluate
+from confx.costmodel.layers import builtin_networks, load_network, parse_layer_csv
 
 GOOD = [64, 32, 56, 56, 3, 3, 1]
 

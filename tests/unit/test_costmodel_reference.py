@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from costmodel import dataflows, evaluate
+from confx.costmodel import dataflows, evaluate
 
 EXACT = ["runtime_cycles", "num_macs", "l1_bytes", "l2_bytes"]
 APPROX = ["energy_nj", "area", "power", "throughput"]

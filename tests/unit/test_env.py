@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-import envs
-from costmodel import ConfXError, evaluate
-from envs.confuciux_env import INVALID_POINT_REWARD, ConfuciuXEnv
-from envs.problem import build_problem
-from envs.space import GRID_KTILE, GRID_NUM_PE
+from confx import envs
+from confx.costmodel import ConfXError, evaluate
+from confx.envs.confuciux_env import INVALID_POINT_REWARD, ConfuciuXEnv
+from confx.envs.problem import build_problem
+from confx.envs.space import GRID_KTILE, GRID_NUM_PE
 
 LAYER_A = (64, 32, 28, 28, 3, 3, 1)
 LAYER_B = (128, 64, 14, 14, 3, 3, 1)
@@ -278,7 +278,7 @@ def test_bad_action_and_order_raise(two_layer_csv):
 
 
 def test_gymnasium_make(two_layer_csv):
-    env = gymnasium.make("envs.registration:ConfX/ConfuciuX-v0", config={"model": two_layer_csv}, mul=0.3)
+    env = gymnasium.make("confx.envs.registration:ConfX/ConfuciuX-v0", config={"model": two_layer_csv}, mul=0.3)
     assert env.unwrapped.problem.spec.mul == 0.3
     env.reset(seed=0)
     env.step(env.action_space.sample())
@@ -290,9 +290,9 @@ def test_gymnasium_make(two_layer_csv):
 
 def test_env_module_imports_neither_torch_nor_ray():
     code = (
-        "import sys, envs.problem\n"
-        "assert 'gymnasium' not in sys.modules, 'envs.problem pulled in gymnasium'\n"
-        "import envs.confuciux_env\n"
+        "import sys, confx.envs.problem\n"
+        "assert 'gymnasium' not in sys.modules, 'confx.envs.problem pulled in gymnasium'\n"
+        "import confx.envs.confuciux_env\n"
         "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'ray'})\n"
         "assert not heavy, heavy\n"
     )

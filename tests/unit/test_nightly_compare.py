@@ -7,9 +7,9 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from costmodel.errors import ConfXError
-from pipeline.config import Nightly
-from pipeline.nightly import compare_nights, nightly_markdown, parse_date
+from confx.costmodel.errors import ConfXError
+from confx.pipeline.config import Nightly
+from confx.pipeline.nightly import compare_nights, nightly_markdown, parse_date
 
 
 def _night(objectives: dict[str, float], wall: float = 10.0) -> pd.DataFrame:
