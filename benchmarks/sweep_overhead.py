@@ -26,9 +26,9 @@ import psutil
 import torch
 
 from confx.envs.problem import build_problem
-from confx.pipeline.config import load_sweep_config
 from confx.pipeline.search import RL_ALGORITHMS, run_search
-from confx.pipeline.sweep import plan_trials
+from confx.pipeline.sweep.config import load_sweep_config
+from confx.pipeline.sweep.driver import plan_trials
 
 ROOT = Path(__file__).resolve().parents[1]
 

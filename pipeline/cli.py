@@ -20,7 +20,7 @@ USAGE_ERROR = 2
 
 
 def _cmd_cost(args: argparse.Namespace) -> int:
-    from confx.pipeline.cost_table import cost_file
+    from confx.pipeline.results.cost_table import cost_file
 
     start = time.perf_counter()
     result = cost_file(args.input, args.output)
@@ -78,8 +78,8 @@ def _problem_from_args(args: argparse.Namespace, *, mul: float | None = None):
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
+    from confx.pipeline.results.search_outputs import write_search
     from confx.pipeline.search import RL_ALGORITHMS, run_search
-    from confx.pipeline.search_io import write_search
 
     problem = _problem_from_args(args)
     options = {"epochs": args.epochs, "progress": lambda event: print(event["message"], flush=True)} \
@@ -101,7 +101,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
 
 def _cmd_pareto(args: argparse.Namespace) -> int:
-    from confx.pipeline.pareto import pareto_front, write_pareto
+    from confx.pipeline.search.pareto import pareto_front, write_pareto
 
     frame = pareto_front(
         args.model, dataflows=args.dataflows, objectives=args.objectives, constraints=args.constraints,
@@ -121,14 +121,14 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _sweep_config(args: argparse.Namespace):  # noqa: ANN202 - a SweepConfig
-    from confx.pipeline.config import load_sweep_config
+    from confx.pipeline.sweep.config import load_sweep_config
 
     config = load_sweep_config(args.config)
     return config.model_copy(update={"results_dir": args.results_dir}) if args.results_dir else config
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from confx.pipeline.sweep import run_sweep
+    from confx.pipeline.sweep.driver import run_sweep
 
     config = _sweep_config(args)
     outcome = run_sweep(config, address=args.address, tracking_uri=args.tracking_uri, resume=args.resume,
@@ -139,7 +139,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_nightly(args: argparse.Namespace) -> int:
-    from confx.pipeline.nightly import parse_date, run_nightly
+    from confx.pipeline.sweep.nightly import parse_date, run_nightly
 
     config = _sweep_config(args)
     outcome = run_nightly(config, date=parse_date(args.date), address=args.address, tracking_uri=args.tracking_uri,
@@ -148,8 +148,8 @@ def _cmd_nightly(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from confx.pipeline.report import build_report
-    from confx.pipeline.tables import read_table
+    from confx.pipeline.results.report import build_report
+    from confx.pipeline.results.tables import read_table
 
     trials = read_table(f"{args.results_dir}/trials.parquet")
     report, plots = build_report(trials, args.results_dir, title=f"ConfX sweep {trials['sweep'].iloc[0]}")
@@ -161,7 +161,7 @@ def _cmd_ui(args: argparse.Namespace) -> int:
     import subprocess
     from pathlib import Path
 
-    from confx.pipeline.tracking import default_tracking_uri
+    from confx.pipeline.results.tracking import default_tracking_uri
 
     results = Path(args.results_dir)
     stores = sorted(results.glob("*/mlflow.db")) if not (results / "mlflow.db").exists() else [results / "mlflow.db"]

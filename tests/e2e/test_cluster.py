@@ -34,8 +34,8 @@ import psutil
 import pytest
 import yaml
 
-from confx.pipeline.config import load_sweep_config
-from confx.pipeline.sweep import plan_trials
+from confx.pipeline.sweep.config import load_sweep_config
+from confx.pipeline.sweep.driver import plan_trials
 
 pytestmark = pytest.mark.slow
 

@@ -12,8 +12,8 @@ import pytest
 from confx.costmodel.errors import ConfXError
 from confx.envs.problem import CONSTRAINTS, OBJECTIVES, Problem, build_problem
 from confx.envs.space import ActionSpace
-from confx.pipeline.pareto import PARETO_SCHEMA, pareto_front, plot_pareto, write_pareto
 from confx.pipeline.search import exact
+from confx.pipeline.search.pareto import PARETO_SCHEMA, pareto_front, plot_pareto, write_pareto
 
 SMALL_LAYERS = "K,C,Y,X,R,S,T\n16,8,12,12,3,3,1\n1,16,10,10,3,3,2\n32,16,8,8,1,1,1\n"
 SMALL_SPACE = ActionSpace(num_pe=(1, 2, 4, 8), ktile=(1, 2, 3), name="small")

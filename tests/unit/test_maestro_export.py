@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from confx.costmodel.errors import ConfXError
-from confx.pipeline.maestro_export import mapping_text, write_mapping_files
+from confx.pipeline.results.maestro_export import mapping_text, write_mapping_files
 
 EXAMPLES = Path(__file__).parents[1] / "data" / "maestro_examples"
 ALEXNET_CONV1 = {"K": 64, "C": 3, "Y": 224, "X": 224, "R": 11, "S": 11, "T": 1}

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from confx.costmodel.errors import ConfXError
-from confx.pipeline.config import Nightly
-from confx.pipeline.nightly import compare_nights, nightly_markdown, parse_date
+from confx.pipeline.sweep.config import Nightly
+from confx.pipeline.sweep.nightly import compare_nights, nightly_markdown, parse_date
 
 
 def _night(objectives: dict[str, float], wall: float = 10.0) -> pd.DataFrame:

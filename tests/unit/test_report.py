@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from confx.costmodel.errors import ConfXError
-from confx.pipeline.report import COMPARISON_COLUMNS, TRIAL_COLUMNS, build_report, comparison_table, error_line
+from confx.pipeline.results.report import COMPARISON_COLUMNS, TRIAL_COLUMNS, build_report, comparison_table, error_line
 
 
 def trial(network: str, algorithm: str, seed: int, mul: float, value: float | None, **fields: object) -> dict:

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-from confx.pipeline import tracking
+from confx.pipeline.results import tracking
 
 SUMMARY = {
     "algorithm": "ga",

@@ -25,9 +25,9 @@ import pandas as pd
 from confx.costmodel import COST_MODEL_VERSION
 from confx.costmodel.errors import ConfXError
 from confx.envs.problem import MAXIMISED
-from confx.pipeline import storage
-from confx.pipeline.config import AlgorithmEntry, SweepConfig
-from confx.pipeline.trial import TRIALS_FOLDER, SweepContext, run_name, run_trial, run_tuning_trial, trial_key
+from confx.pipeline.results import storage
+from confx.pipeline.sweep.config import AlgorithmEntry, SweepConfig
+from confx.pipeline.sweep.trial import TRIALS_FOLDER, SweepContext, run_name, run_trial, run_tuning_trial, trial_key
 
 logger = logging.getLogger(__name__)
 
@@ -199,7 +199,7 @@ def write_results(trials: pd.DataFrame, layers: pd.DataFrame, results_dir: Path)
     import pyarrow as pa
     import pyarrow.dataset as ds
 
-    from confx.pipeline.tables import write_table
+    from confx.pipeline.results.tables import write_table
 
     write_table(trials, results_dir / "trials.parquet")
     written = [results_dir / "trials.parquet"]
@@ -360,8 +360,13 @@ def run_sweep(
     """
     from ray import tune
 
-    from confx.pipeline.report import build_report
-    from confx.pipeline.tracking import close_parent_run, default_tracking_uri, ensure_experiment, open_parent_run
+    from confx.pipeline.results.report import build_report
+    from confx.pipeline.results.tracking import (
+        close_parent_run,
+        default_tracking_uri,
+        ensure_experiment,
+        open_parent_run,
+    )
 
     location = str(results_folder) if results_folder else storage.join(config.results_dir, config.name)
     location = location if storage.is_remote(location) else str(Path(location).absolute())

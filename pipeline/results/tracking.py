@@ -34,8 +34,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-from confx.pipeline.maestro_export import write_mapping_files
-from confx.pipeline.tables import write_table
+from confx.pipeline.results.maestro_export import write_mapping_files
+from confx.pipeline.results.tables import write_table
 
 logger = logging.getLogger(__name__)
 

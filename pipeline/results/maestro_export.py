@@ -30,7 +30,7 @@ LAYER_TYPES = {1: "CONV", 2: "DSCONV"}
 @functools.cache
 def dataflow_template(name: str) -> str:
     """The ``Dataflow { ... }`` block of one template (``dla``, ``shi``, ``eye`` or ``dpt``), as packaged."""
-    return resources.files("confx.pipeline.maestro_templates").joinpath(f"{name}.m").read_text()
+    return resources.files("confx.pipeline.results.maestro_templates").joinpath(f"{name}.m").read_text()
 
 
 def _check_solution(solution: pd.DataFrame) -> None:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from confx.costmodel.errors import ConfXError
-from confx.pipeline.config import Nightly, SweepConfig
+from confx.pipeline.sweep.config import Nightly, SweepConfig
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ def compare_nights(previous: pd.DataFrame, current: pd.DataFrame, tolerances: Ni
 
 def nightly_markdown(date: dt.date, previous: Path | None, comparison: pd.DataFrame | None, failed: int) -> str:
     """The nightly report: what ran, what regressed."""
-    from confx.pipeline.report import markdown_table
+    from confx.pipeline.results.report import markdown_table
 
     lines = [f"# ConfX nightly {date.isoformat()}", ""]
     if comparison is None:
@@ -127,8 +127,8 @@ def run_nightly(
     echo: Any = print,
 ) -> NightlyOutcome:  # fmt: skip
     """Run (or resume) the scan of one date, compare it with the previous night, write and log the report."""
-    from confx.pipeline.sweep import run_sweep
-    from confx.pipeline.tracking import close_parent_run
+    from confx.pipeline.results.tracking import close_parent_run
+    from confx.pipeline.sweep.driver import run_sweep
 
     if "://" in config.results_dir:
         raise ConfXError(f"results_dir {config.results_dir!r} is a URI; the nightly scan compares nights in a "

@@ -125,14 +125,14 @@ def _search_and_record(trial: dict[str, Any], context: SweepContext, report: Any
     Outputs go to ``<results>/trials/<trial_key>/``, through a local folder when the results
     live at a remote URI.
     """
-    from confx.pipeline import storage
+    from confx.pipeline.results import storage
 
     location = storage.join(context.results_dir, TRIALS_FOLDER, trial["trial_key"])
     staging = tempfile.mkdtemp(prefix="confx-trial-") if storage.is_remote(location) else location
     out = Path(staging)
     from confx.envs.problem import build_problem
+    from confx.pipeline.results.search_outputs import curve_frame, solution_frame, summary_dict, write_search
     from confx.pipeline.search import run_search
-    from confx.pipeline.search_io import curve_frame, solution_frame, summary_dict, write_search
 
     optimum = context.optima[group_of(trial)]["optimum"]
     problem = build_problem(trial["network"], dataflow=trial["dataflow"], objective=trial["objective"],
@@ -174,7 +174,7 @@ def run_name(trial_key: str) -> str:
 
 def _log_trial(trial: dict[str, Any], context: SweepContext, **outcome: Any) -> str:
     """Log (or update) the trial's child run; ``outcome`` holds log_trial's result arguments."""
-    from confx.pipeline.tracking import log_trial
+    from confx.pipeline.results.tracking import log_trial
 
     return log_trial(
         context.tracking_uri, context.experiment_id, context.parent_run_id, trial_key=trial["trial_key"],

@@ -11,7 +11,7 @@ import pandas as pd
 from confx.costmodel import LAYER_COLUMNS, OUTPUT_COLUMNS, evaluate
 from confx.costmodel.errors import ConfXError, LayerTableError
 from confx.costmodel.evaluate import RowNames
-from confx.pipeline.tables import check_writable, read_table, write_table
+from confx.pipeline.results.tables import check_writable, read_table, write_table
 
 logger = logging.getLogger(__name__)
 
