@@ -44,7 +44,7 @@ def run_one(job: tuple[str, int, str, int, str, float]) -> tuple[str, int, str, 
 
 def optimum(model: str, dataflow: str, mul: float) -> float:
     """Certified optimum of the problem (latency, area)."""
-    result = exact.search(build_problem(model, dataflow=dataflow, mul=mul), budget=0, seed=0)
+    result = exact.search(build_problem(model, dataflow=dataflow, mul=mul), seed=0)
     assert result.optimal, result.note
     return result.objective_value
 

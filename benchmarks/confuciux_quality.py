@@ -27,7 +27,7 @@ RELEASE_GAP_VS_INTEGER = {("resnet18", "dla"): "+1.2 .. +1.8%", ("mobilenet_v2",
 
 def optimum(model: str, dataflow: str, space: str) -> float:
     problem = build_problem(model, dataflow=dataflow, space=space)
-    result = run_search(problem, "exact", budget=0, seed=0)
+    result = run_search(problem, "exact", seed=0)
     assert result.optimal, f"exact solver did not certify {model} {dataflow} {space}"
     return result.objective_value
 
@@ -57,7 +57,7 @@ def main() -> None:
                 for seed in args.seeds:
                     problem = build_problem(model, dataflow=dataflow)
                     start = time.perf_counter()
-                    result = run_search(problem, algorithm, budget=0, seed=seed, epochs=args.epochs)
+                    result = run_search(problem, algorithm, seed=seed, epochs=args.epochs)
                     times.append(time.perf_counter() - start)
                     found.append(result.objective_value if result.feasible else np.nan)
                     print(f"{model} {dataflow} {algorithm} seed {seed}: {found[-1]:,.0f} "

@@ -28,6 +28,7 @@ from scipy.sparse import csr_array
 
 from confx.envs.problem import BUDGET_RTOL, build_problem
 from confx.pipeline.search import exact
+from confx.pipeline.search.settings import ExactSettings
 
 CASES = [("mobilenet_v2", "grid"), ("mobilenet_v2", "integer"), ("resnet50", "grid"), ("resnet50", "integer")]
 
@@ -57,7 +58,7 @@ def plain_milp(model: str, space: str) -> tuple[float, float]:
 def exact_run(model: str, space: str, method: str) -> tuple[float, bool, float]:
     """Fresh problem, ``exact.search`` with a method. Returns (objective, optimal, seconds)."""
     start = time.perf_counter()
-    result = exact.search(build_problem(model, space=space), method=method)
+    result = exact.search(build_problem(model, space=space), settings=ExactSettings(method=method))
     return result.objective_value, result.optimal, time.perf_counter() - start
 
 

@@ -54,7 +54,9 @@ from confx.pipeline.reinforce.algorithm import ReinforceConfig  # noqa: E402
 from confx.pipeline.reinforce.episode_log import EpisodeLog  # noqa: E402
 from confx.pipeline.reinforce.learner import normalised_returns  # noqa: E402
 from confx.pipeline.reinforce.rl_module import DEFAULT_MODEL_CONFIG, ConfuciuXPolicy  # noqa: E402
-from confx.pipeline.search.confuciux import RLSettings, ensure_ray, env_config, run_rl_stage  # noqa: E402
+from confx.pipeline.search.confuciux import env_config, run_rl_stage  # noqa: E402
+from confx.pipeline.search.ray_runtime import ensure_ray  # noqa: E402
+from confx.pipeline.search.settings import RLSettings  # noqa: E402
 
 # The release's knobs, read from the RLlib config so that both sides share one source.
 KNOBS = ReinforceConfig()
@@ -243,7 +245,7 @@ def exact_optimum(model: str, dataflow: str) -> float | None:
         return None
     from confx.pipeline.search.exact import search
 
-    return float(search(build_problem(model, dataflow=dataflow), budget=0, seed=0).objective_value)
+    return float(search(build_problem(model, dataflow=dataflow), seed=0).objective_value)
 
 
 def gap(objective: float, optimum: float | None, sense: str) -> str:

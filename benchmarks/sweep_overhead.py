@@ -26,9 +26,9 @@ import psutil
 import torch
 
 from confx.envs.problem import build_problem
-from confx.pipeline.search import RL_ALGORITHMS, run_search
+from confx.pipeline.search import run_search
 from confx.pipeline.sweep.config import load_sweep_config
-from confx.pipeline.sweep.driver import plan_trials
+from confx.pipeline.sweep.plan import plan_trials
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,14 +64,11 @@ def run_serially(config_path: Path) -> float:
     config = load_sweep_config(config_path)
     start = time.perf_counter()
     for trial in plan_trials(config):
-        problem = build_problem(trial["network"], dataflow=trial["dataflow"], objective=trial["objective"],
-                                constraint=trial["constraint"], mul=trial["mul"], space=trial["space"])  # fmt: skip
-        options = dict(trial["settings"])
-        if trial["algorithm"] in RL_ALGORITHMS:
-            options["epochs"] = trial["epochs"]
-        if trial["algorithm"] == "confuciux":
-            options["use_ray"] = False
-        run_search(problem, trial["algorithm"], budget=trial["budget"], seed=trial["seed"], **options)
+        problem = build_problem(trial.network, dataflow=trial.dataflow, objective=trial.objective,
+                                constraint=trial.constraint, mul=trial.mul, space=trial.space)  # fmt: skip
+        settings = dict(trial.settings) | ({"use_ray": False} if trial.algorithm == "confuciux" else {})
+        run_search(problem, trial.algorithm, seed=trial.seed, budget=trial.budget, epochs=trial.epochs,
+                   settings=settings)
     return time.perf_counter() - start
 
 

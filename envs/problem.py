@@ -30,6 +30,8 @@ OBJECTIVES = ("latency", "energy", "LEP", "LAP", "EAP", "thrpt_ave", "thrpt_btnk
 MAXIMISED = frozenset({"thrpt_ave", "thrpt_btnk"})
 SUMMED = frozenset({"latency", "energy", "LEP", "LAP", "EAP"})
 CONSTRAINTS = ("area", "power")
+DEFAULT_DATAFLOW, DEFAULT_OBJECTIVE, DEFAULT_CONSTRAINT, DEFAULT_MUL = "dla", "latency", "area", 0.5
+"""The problem a command or config gets when it names none (the paper's headline setting)."""
 
 GENE_NUM_PE, GENE_KTILE, GENE_DATAFLOW = 0, 1, 2
 """Columns of a design array."""
@@ -62,10 +64,10 @@ class ProblemSpec:
     """What defines a problem; small and picklable, so it travels to Ray workers."""
 
     model: str
-    dataflow: str = "dla"
-    objective: str = "latency"
-    constraint: str = "area"
-    mul: float = 0.5
+    dataflow: str = DEFAULT_DATAFLOW
+    objective: str = DEFAULT_OBJECTIVE
+    constraint: str = DEFAULT_CONSTRAINT
+    mul: float = DEFAULT_MUL
     space: ActionSpace = field(default_factory=ActionSpace)
 
     def check(self) -> None:
@@ -288,10 +290,7 @@ class Problem:
         used = np.where(valid, metrics[self.spec.constraint].sum(axis=1), np.nan)
         objective = np.where(valid, self.aggregate(metrics), np.nan)
         feasible = valid & (used <= self.budget * (1 + BUDGET_RTOL))
-        result = Evaluation(objective=objective, used=used, valid=valid, feasible=feasible)
-        if single:
-            return Evaluation(*(a[:1] for a in (objective, used, valid, feasible)))
-        return result
+        return Evaluation(objective=objective, used=used, valid=valid, feasible=feasible)
 
     def aggregate(self, metrics: dict[str, NDArray]) -> NDArray[np.float64]:
         """Whole-model objective from per-layer metrics of shape (N, n_layers)."""
@@ -306,10 +305,6 @@ class Problem:
         """Objective turned into 'lower is better', with +inf for infeasible designs."""
         signed = evaluation.objective if self.sense == "min" else -evaluation.objective
         return np.where(evaluation.feasible, signed, np.inf)
-
-    def better(self, a: float, b: float) -> bool:
-        """Whether objective value a beats b under the problem's sense."""
-        return a < b if self.sense == "min" else a > b
 
     def _check_bounds(self, designs: NDArray[np.int64]) -> None:
         low, high = self.space.gene_bounds
@@ -347,10 +342,10 @@ class Problem:
 def build_problem(
     model: str,
     *,
-    dataflow: str = "dla",
-    objective: str = "latency",
-    constraint: str = "area",
-    mul: float = 0.5,
+    dataflow: str = DEFAULT_DATAFLOW,
+    objective: str = DEFAULT_OBJECTIVE,
+    constraint: str = DEFAULT_CONSTRAINT,
+    mul: float = DEFAULT_MUL,
     space: str | ActionSpace = "grid",
     choose_dataflow: bool = False,
 ) -> Problem:

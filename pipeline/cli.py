@@ -11,10 +11,13 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from confx.costmodel.errors import ConfXError
 
-logger = logging.getLogger("confx")
+if TYPE_CHECKING:
+    from confx.envs.problem import Problem
+    from confx.pipeline.sweep.config import SweepConfig
 
 USAGE_ERROR = 2
 
@@ -55,7 +58,7 @@ def _setting(text: str) -> tuple[str, object]:
     return key.strip(), yaml.safe_load(value)
 
 
-def _problem_from_args(args: argparse.Namespace, *, mul: float | None = None):
+def _problem_from_args(args: argparse.Namespace) -> Problem:
     from confx.envs.problem import build_problem
     from confx.envs.space import ActionSpace, named_space
 
@@ -72,20 +75,18 @@ def _problem_from_args(args: argparse.Namespace, *, mul: float | None = None):
         dataflow=args.dataflow,
         objective=args.objective,
         constraint=args.constraint,
-        mul=args.mul if mul is None else mul,
+        mul=args.mul,
         space=space,
     )
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
     from confx.pipeline.results.search_outputs import write_search
-    from confx.pipeline.search import RL_ALGORITHMS, run_search
+    from confx.pipeline.search import run_search
 
     problem = _problem_from_args(args)
-    options = {"epochs": args.epochs, "progress": lambda event: print(event["message"], flush=True)} \
-        if args.algorithm in RL_ALGORITHMS else {}
-    options.update(dict(args.settings))
-    result = run_search(problem, args.algorithm, budget=args.budget, seed=args.seed, **options)
+    result = run_search(problem, args.algorithm, seed=args.seed, budget=args.budget, epochs=args.epochs,
+                        settings=dict(args.settings), progress=lambda event: print(event["message"], flush=True))
     out = write_search(problem, result, args.out)
     value = "none feasible" if not result.feasible else f"{result.objective_value:,.6g}"
     print(
@@ -120,7 +121,7 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--results-dir", help="override the config's results folder (a path or a URI)")
 
 
-def _sweep_config(args: argparse.Namespace):  # noqa: ANN202 - a SweepConfig
+def _sweep_config(args: argparse.Namespace) -> SweepConfig:
     from confx.pipeline.sweep.config import load_sweep_config
 
     config = load_sweep_config(args.config)
@@ -176,13 +177,20 @@ def _cmd_ui(args: argparse.Namespace) -> int:
 
 def _add_problem_arguments(parser: argparse.ArgumentParser) -> None:
     from confx.costmodel import DATAFLOWS
-    from confx.envs.problem import CONSTRAINTS, OBJECTIVES
+    from confx.envs.problem import (
+        CONSTRAINTS,
+        DEFAULT_CONSTRAINT,
+        DEFAULT_DATAFLOW,
+        DEFAULT_MUL,
+        DEFAULT_OBJECTIVE,
+        OBJECTIVES,
+    )
 
     parser.add_argument("--model", required=True, help="built-in network name or layer-table CSV path")
-    parser.add_argument("--dataflow", default="dla", choices=DATAFLOWS)
-    parser.add_argument("--objective", default="latency", choices=OBJECTIVES)
-    parser.add_argument("--constraint", default="area", choices=CONSTRAINTS)
-    parser.add_argument("--mul", type=float, default=0.5, help="budget level in [0, 1] (default 0.5)")
+    parser.add_argument("--dataflow", default=DEFAULT_DATAFLOW, choices=DATAFLOWS)
+    parser.add_argument("--objective", default=DEFAULT_OBJECTIVE, choices=OBJECTIVES)
+    parser.add_argument("--constraint", default=DEFAULT_CONSTRAINT, choices=CONSTRAINTS)
+    parser.add_argument("--mul", type=float, default=DEFAULT_MUL, help=f"budget level in [0, 1] ({DEFAULT_MUL})")
     parser.add_argument("--space", default="grid", choices=("grid", "integer"), help="action space")
     parser.add_argument("--num-pe", type=_int_list, help="custom PE values, e.g. 1,2,4,8 (overrides --space)")
     parser.add_argument("--ktile", type=_int_list, help="custom K-tile values, e.g. 1,2,3 (overrides --space)")
@@ -190,6 +198,9 @@ def _add_problem_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from confx.costmodel import DATAFLOWS
+    from confx.envs.problem import DEFAULT_CONSTRAINT, DEFAULT_OBJECTIVE
+
     parser = argparse.ArgumentParser(prog="confx", description="ConfX: DNN accelerator design-space exploration.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -202,14 +213,22 @@ def build_parser() -> argparse.ArgumentParser:
     networks = commands.add_parser("networks", help="list the built-in networks")
     networks.set_defaults(run=_cmd_networks)
 
-    from confx.pipeline.search import ALGORITHMS
+    from confx.pipeline.search.settings import ALGORITHMS, DEFAULT_BUDGET, DEFAULT_EPOCHS, describe_settings
 
-    search = commands.add_parser("search", help="search one problem and write summary, solution and curve")
+    settings_help = "\n".join(f"  {name}: {describe_settings(name)}" for name in ALGORITHMS)
+    search = commands.add_parser(
+        "search",
+        help="search one problem and write summary, solution and curve",
+        epilog=f"algorithm settings (--set KEY=VALUE) and their defaults:\n{settings_help}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _add_problem_arguments(search)
     search.add_argument("--algorithm", required=True, choices=tuple(ALGORITHMS))
     search.add_argument("--seed", type=int, default=0)
-    search.add_argument("--budget", type=int, default=500, help="whole-model evaluations of baselines (default 500)")
-    search.add_argument("--epochs", type=int, default=500, help="RL searches: the release's epochs E (default 500)")
+    search.add_argument("--budget", type=int, default=DEFAULT_BUDGET,
+                        help=f"whole-model evaluations of baselines (default {DEFAULT_BUDGET})")
+    search.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS,
+                        help=f"RL searches: the release's epochs E (default {DEFAULT_EPOCHS})")
     search.add_argument("--set", dest="settings", type=_setting, action="append", default=[], metavar="KEY=VALUE",
                         help="an algorithm setting, e.g. --set recurrent=false --set lr=0.003 (repeatable)")
     search.add_argument("--out", required=True, help="output folder")
@@ -217,9 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     pareto = commands.add_parser("pareto", help="exact optimum as a function of the budget level")
     pareto.add_argument("--model", required=True, help="built-in network name or layer-table CSV path")
-    pareto.add_argument("--dataflows", nargs="+", default=["dla", "shi", "eye"])
-    pareto.add_argument("--objectives", nargs="+", default=["latency"])
-    pareto.add_argument("--constraints", nargs="+", default=["area"])
+    pareto.add_argument("--dataflows", nargs="+", default=list(DATAFLOWS))
+    pareto.add_argument("--objectives", nargs="+", default=[DEFAULT_OBJECTIVE])
+    pareto.add_argument("--constraints", nargs="+", default=[DEFAULT_CONSTRAINT])
     pareto.add_argument("--muls", nargs="+", type=float, default=[round(0.1 * i, 1) for i in range(11)])
     pareto.add_argument("--space", default="grid", choices=("grid", "integer"))
     pareto.add_argument("--out", required=True, help="output folder")

@@ -24,8 +24,10 @@ from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.rllib.utils.annotations import override
 from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, LEARNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME
 
+from confx.envs.problem import DEFAULT_OBJECTIVE
 from confx.pipeline.reinforce.episode_log import EpisodeLog
 from confx.pipeline.reinforce.rl_module import DEFAULT_MODEL_CONFIG, ConfuciuXPolicy
+from confx.pipeline.search.settings import RLSettings
 
 logger = logging.getLogger(__name__)
 
@@ -46,18 +48,19 @@ class ReinforceConfig(AlgorithmConfig):
 
     def __init__(self, algo_class: type | None = None) -> None:
         super().__init__(algo_class=algo_class or Reinforce)
-        self.lr = 1e-3
-        self.gamma = 0.9
-        self.episodes_per_update = 1
-        self.updates_per_iteration = 10
+        knobs = RLSettings()  # the one place of the defaults
+        self.lr = knobs.lr
+        self.gamma = knobs.gamma
+        self.episodes_per_update = knobs.episodes_per_update
+        self.updates_per_iteration = knobs.updates_per_iteration
         self.episode_budget = 0
-        self.network_grad_clip = 100.0
-        self.lstm_grad_clip = 10.0
-        self.schedule_every = 100
-        self.lr_decay = 0.8
-        self.lr_floor = 1e-6
-        self.temperature_decay = 1.01
-        self.temperature_floor = 1.0
+        self.network_grad_clip = knobs.network_grad_clip
+        self.lstm_grad_clip = knobs.lstm_grad_clip
+        self.schedule_every = knobs.schedule_every
+        self.lr_decay = knobs.lr_decay
+        self.lr_floor = knobs.lr_floor
+        self.temperature_decay = knobs.temperature_decay
+        self.temperature_floor = knobs.temperature_floor
         # REINFORCE needs whole episodes; by default everything runs in-process.
         self.batch_mode = "complete_episodes"
         self.num_env_runners = 0
@@ -101,8 +104,12 @@ class ReinforceConfig(AlgorithmConfig):
     @override(AlgorithmConfig)
     def validate(self) -> None:
         super().validate()
-        if self.episodes_per_update < 1:
-            self._value_error(f"episodes_per_update must be >= 1, got {self.episodes_per_update}")
+        for name in ("episodes_per_update", "updates_per_iteration", "schedule_every"):
+            if getattr(self, name) < 1:
+                self._value_error(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 < self.lr_decay <= 1 or self.temperature_decay < 1:
+            self._value_error(f"need 0 < lr_decay <= 1 and temperature_decay >= 1, got {self.lr_decay}, "
+                              f"{self.temperature_decay}")
         if self.batch_mode != "complete_episodes":
             self._value_error("REINFORCE needs batch_mode='complete_episodes' (returns run to the episode's end)")
 
@@ -128,7 +135,7 @@ class Reinforce(Algorithm):
     @override(Algorithm)
     def setup(self, config: AlgorithmConfig) -> None:
         super().setup(config)
-        self.episode_log = EpisodeLog.for_objective(config.env_config.get("objective", "latency"))
+        self.episode_log = EpisodeLog.for_objective(config.env_config.get("objective", DEFAULT_OBJECTIVE))
         self.temperature = float(self.get_module().temperature)
 
     @override(Algorithm)

@@ -15,7 +15,7 @@ import numpy as np
 from ray.rllib.callbacks.callbacks import RLlibCallback
 from ray.rllib.utils.annotations import override
 
-from confx.envs.problem import MAXIMISED
+from confx.envs.problem import DEFAULT_OBJECTIVE, MAXIMISED
 
 
 @dataclass
@@ -75,6 +75,6 @@ class EpisodeLogCallback(RLlibCallback):
     def on_episode_end(self, *, episode: Any, env_runner: Any = None, **kwargs: Any) -> None:
         log = getattr(env_runner, RUNNER_ATTRIBUTE, None)
         if log is None:
-            log = EpisodeLog.for_objective(env_runner.config.env_config.get("objective", "latency"))
+            log = EpisodeLog.for_objective(env_runner.config.env_config.get("objective", DEFAULT_OBJECTIVE))
             setattr(env_runner, RUNNER_ATTRIBUTE, log)
         log.record(episode.get_infos(-1))

@@ -23,16 +23,25 @@ from ray.rllib.core.rl_module.torch import TorchRLModule
 from ray.rllib.utils.annotations import override
 from torch import nn
 
+from confx.pipeline.search.settings import RLSettings
+
 LAYER_DIMS = 7
 """Leading observation entries: the layer's K C Y X R S T."""
 
-DEFAULT_MODEL_CONFIG = {
-    "recurrent": True,
-    "encoder_dim": 10,
-    "hidden_dim": 128,
-    "temperature": 1.0,
-    "max_seq_len": 20,
-}
+
+
+def model_config(settings: RLSettings, *, n_layers: int) -> dict[str, Any]:
+    """The policy's ``model_config`` from the RL knobs; one sequence holds a whole episode."""
+    return {
+        "recurrent": settings.recurrent,
+        "encoder_dim": settings.encoder_dim,
+        "hidden_dim": settings.hidden_dim,
+        "temperature": settings.temperature,
+        "max_seq_len": max(n_layers, 1),
+    }
+
+
+DEFAULT_MODEL_CONFIG = model_config(RLSettings(), n_layers=20)
 
 
 class ConfuciuXPolicy(TorchRLModule):

@@ -16,25 +16,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from confx.costmodel.errors import ConfXError
+from confx.pipeline.results.figures import draw_optimum_line, new_figure, no_data
+from confx.pipeline.results.schema import COMPARISON_COLUMNS, COMPARISON_KEYS, TRIAL_COLUMNS
 
 logger = logging.getLogger(__name__)
 
-TRIAL_COLUMNS = (
-    "sweep", "trial_key", "run_name", "network", "dataflow", "objective", "constraint", "mul", "space",
-    "algorithm", "seed", "settings", "objective_value", "sense", "optimum", "gap", "constraint_used", "budget",
-    "feasible", "optimal", "model_evaluations", "cost_model_calls", "wall_time_s", "status", "error", "run_id",
-)
 REPORT_COLUMNS = ("network", "dataflow", "objective", "constraint", "mul", "algorithm", "status", "objective_value",
                   "sense", "optimum", "gap", "budget", "feasible", "run_name", "trial_key", "error")
-COMPARISON_KEYS = ["network", "dataflow", "objective", "constraint", "mul", "algorithm"]
 PROBLEM_KEYS = ["network", "dataflow", "objective", "constraint"]
-COMPARISON_COLUMNS = COMPARISON_KEYS + [
-    "sense", "best_objective", "optimum", "best_gap", "mean_gap", "trials", "failed", "best_run",
-]
 EXACT_ALGORITHM = "exact"
 REPORT_FILE = "report.md"
 GAP_PLOT = "gap_by_algorithm.png"
@@ -108,8 +99,8 @@ def comparison_table(trials: pd.DataFrame) -> pd.DataFrame:
         ConfXError: A missing column.
     """
     _check_trials(trials)
-    rows = [_comparison_row(keys, group) for keys, group in trials.groupby(COMPARISON_KEYS, dropna=False, sort=True)]
-    return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
+    rows = [_comparison_row(keys, group) for keys, group in trials.groupby(list(COMPARISON_KEYS), dropna=False, sort=True)]
+    return pd.DataFrame(rows, columns=list(COMPARISON_COLUMNS))
 
 
 # ----------------------------------------------------------------------------- markdown
@@ -178,27 +169,16 @@ def report_markdown(trials: pd.DataFrame, table: pd.DataFrame, *, title: str, pl
 # ----------------------------------------------------------------------------- plots
 
 
-def _new_figure(width: float, height: float) -> Figure:
-    figure = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(figure)
-    return figure
-
-
-def _no_data(axes: Axes, message: str) -> None:
-    axes.text(0.5, 0.5, message, ha="center", va="center", transform=axes.transAxes)
-    axes.set_axis_off()
-
-
 def plot_gap_by_algorithm(trials: pd.DataFrame, path: Path) -> Path:
     """Gap per algorithm, one marker per trial, coloured and offset by network/dataflow."""
     usable = usable_trials(trials)
     usable = usable[_finite(usable["gap"])]
     algorithms = sorted(usable["algorithm"].astype(str).unique())
     problems = sorted(usable.groupby(["network", "dataflow"]).groups)
-    figure = _new_figure(max(5.0, 1.2 * len(algorithms) + 2.5), 4.2)
+    figure = new_figure(max(5.0, 1.2 * len(algorithms) + 2.5), 4.2)
     axes = figure.add_subplot()
     if usable.empty:
-        _no_data(axes, "no finished trial with a gap")
+        no_data(axes, "no finished trial with a gap")
         figure.savefig(path, dpi=110)
         return path
     width = 0.7 / max(1, len(problems))
@@ -218,9 +198,9 @@ def plot_gap_by_algorithm(trials: pd.DataFrame, path: Path) -> Path:
 
 def _pareto_panel(axes: Axes, rows: pd.DataFrame, title: str) -> None:
     """One problem: the exact optimum against the budget, and the other algorithms' designs."""
-    exact = rows[rows["algorithm"] == EXACT_ALGORITHM].sort_values("budget")
+    exact = rows[rows["algorithm"] == EXACT_ALGORITHM]
     if not exact.empty:
-        axes.plot(exact["budget"], exact["objective_value"], "k-o", markersize=4, label="exact optimum")
+        draw_optimum_line(axes, exact, label="exact optimum", color="black")
     for algorithm, found in rows[rows["algorithm"] != EXACT_ALGORITHM].groupby("algorithm"):
         axes.scatter(found["budget"], found["objective_value"], s=18, alpha=0.75, label=str(algorithm))
     if (rows["objective_value"] > 0).all():
@@ -233,16 +213,16 @@ def _pareto_panel(axes: Axes, rows: pd.DataFrame, title: str) -> None:
     axes.legend(fontsize=6)
 
 
-def plot_pareto(trials: pd.DataFrame, path: Path) -> Path:
+def plot_found_vs_optimum(trials: pd.DataFrame, path: Path) -> Path:
     """Per network x dataflow x objective x constraint: objective against budget, exact line and found points."""
     usable = usable_trials(trials)
     usable = usable[_finite(usable["budget"])].astype({"budget": "float64", "objective_value": "float64"})
     groups = list(usable.groupby(PROBLEM_KEYS, sort=True))
     columns = min(3, max(1, len(groups)))
     rows = max(1, math.ceil(len(groups) / columns))
-    figure = _new_figure(4.8 * columns, 3.6 * rows)
+    figure = new_figure(4.8 * columns, 3.6 * rows)
     if not groups:
-        _no_data(figure.add_subplot(), "no finished trial with a budget")
+        no_data(figure.add_subplot(), "no finished trial with a budget")
     for number, ((network, dataflow, objective, constraint), group) in enumerate(groups):
         axes = figure.add_subplot(rows, columns, number + 1)
         _pareto_panel(axes, group, f"{network} {dataflow}: {objective} s.t. {constraint}")
@@ -272,7 +252,7 @@ def build_report(trials: pd.DataFrame, out_dir: Path, *, title: str) -> tuple[Pa
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     table = comparison_table(trials)
-    plots = [plot_gap_by_algorithm(trials, out_dir / GAP_PLOT), plot_pareto(trials, out_dir / PARETO_PLOT)]
+    plots = [plot_gap_by_algorithm(trials, out_dir / GAP_PLOT), plot_found_vs_optimum(trials, out_dir / PARETO_PLOT)]
     markdown = out_dir / REPORT_FILE
     markdown.write_text(report_markdown(trials, table, title=title, plots=plots))
     logger.info("wrote the sweep report %s (%d trials, %d groups)", markdown, len(trials), len(table))

@@ -27,13 +27,12 @@ from pathlib import Path
 
 import mlflow
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from mlflow.entities import Metric, Param, Run, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
+from confx.pipeline.results.figures import new_figure
 from confx.pipeline.results.maestro_export import write_mapping_files
 from confx.pipeline.results.tables import write_table
 
@@ -203,8 +202,7 @@ def curve_points(curve: pd.DataFrame | None) -> dict[int, float]:
 
 def plot_convergence(points: Mapping[int, float], path: Path, *, title: str) -> Path:
     """Plot the best objective against whole-model evaluations (log y when every value is positive)."""
-    figure = Figure(figsize=(6.0, 4.0), layout="constrained")
-    FigureCanvasAgg(figure)
+    figure = new_figure(6.0, 4.0)
     axes = figure.add_subplot()
     steps = sorted(points)
     values = [points[step] for step in steps]
@@ -307,16 +305,6 @@ def close_parent_run(
 # ----------------------------------------------------------------------------- child runs
 
 
-def child_run_name(summary: Mapping[str, object]) -> str:
-    """A trial's run name: ``<model>_F-<objective>_C-<constraint>_Mul-<mul>_DF-<dataflow>_<algorithm>_s<seed>``."""
-    mul = summary["mul"]
-    mul_text = f"{mul:g}" if isinstance(mul, float) else str(mul)
-    return (
-        f"{summary['model']}_F-{summary['objective']}_C-{summary['constraint']}_Mul-{mul_text}"
-        f"_DF-{summary['dataflow']}_{summary['algorithm']}_s{summary['seed']}"
-    )
-
-
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -389,7 +377,7 @@ def log_trial(
         experiment_id: The sweep's experiment.
         parent_run_id: The sweep's parent run.
         trial_key: The trial's stable id.
-        run_name: The run's display name (see :func:`child_run_name`).
+        run_name: The run's display name (see :attr:`confx.pipeline.sweep.plan.Trial.run_name`).
         params: Every axis and setting of the trial, stringified; ``cost_model_version``
             is added from the summary.
         tags: Extra tags.

@@ -30,8 +30,9 @@ from numpy.typing import NDArray
 
 from confx.costmodel.errors import ConfXError
 from confx.envs.problem import Evaluation, Problem
-from confx.pipeline.search.base import BestTracker, SearchResult
-from confx.pipeline.search.random_search import check_budget, gene_sizes, minimum_indices
+from confx.pipeline.search.base import BestTracker, SearchResult, check_budget
+from confx.pipeline.search.random_search import gene_sizes, minimum_indices
+from confx.pipeline.search.settings import AnnealSettings
 
 logger = logging.getLogger(__name__)
 
@@ -97,9 +98,7 @@ def search(
     *,
     budget: int,
     seed: int,
-    max_step: int = 2,
-    initial_temperature: float = 0.01,
-    final_temperature: float = 1e-5,
+    settings: AnnealSettings = AnnealSettings(),
 ) -> SearchResult:
     """Simulated annealing from the all-minimum design, one whole-model evaluation per step.
 
@@ -107,9 +106,8 @@ def search(
         problem: The problem to search.
         budget: Whole-model evaluations allowed (the start design is the first).
         seed: Seed of the search's ``np.random.Generator``.
-        max_step: Largest index step of a move (the release's basin-hopping step).
-        initial_temperature: Temperature at the first proposal, in relative fitness change.
-        final_temperature: Temperature at the last proposal.
+        settings: The knobs: the largest index step of a move (the release's basin-hopping step) and the
+            temperatures at the first and last proposal, in relative fitness change.
 
     Returns:
         The best feasible design visited.
@@ -118,6 +116,8 @@ def search(
         ConfXError: Negative budget, ``max_step < 1`` or non-positive temperatures.
     """
     budget = check_budget(budget, "anneal")
+    max_step, initial_temperature, final_temperature = (
+        settings.max_step, settings.initial_temperature, settings.final_temperature)
     if max_step < 1 or not (initial_temperature > 0 and final_temperature > 0):
         raise ConfXError(
             f"anneal: need max_step >= 1 and positive temperatures, got max_step={max_step}, "

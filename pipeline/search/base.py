@@ -8,12 +8,29 @@ search reports its best-so-far objective against ``model_evaluations`` and
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
+from confx.costmodel.errors import ConfXError
 from confx.envs.problem import Evaluation, Problem
+
+Progress = Callable[[dict[str, object]], None]
+"""Receives progress events: ``message`` (one human-readable line), ``stage``, ``best_objective``,
+``model_evaluations`` and ``cost_model_calls``."""
+
+
+def check_budget(budget: int, algorithm: str) -> int:
+    """Validate a whole-model-evaluation budget.
+
+    Raises:
+        ConfXError: The budget is not a non-negative integer.
+    """
+    if isinstance(budget, int | np.integer) and not isinstance(budget, bool) and budget >= 0:
+        return int(budget)
+    raise ConfXError(f"{algorithm}: budget must be a whole number of model evaluations >= 0, got {budget!r}")
 
 
 @dataclass
@@ -43,7 +60,6 @@ class SearchResult:
     curve: list[tuple[int, int, float]]
     wall_time_s: float
     note: str = ""
-    extra: dict[str, float] = field(default_factory=dict)
 
 
 class BestTracker:

@@ -32,8 +32,9 @@ import optuna
 
 from confx.costmodel.errors import ConfXError
 from confx.envs.problem import Evaluation, Problem
-from confx.pipeline.search.base import BestTracker, SearchResult
-from confx.pipeline.search.random_search import check_budget, gene_sizes, minimum_indices
+from confx.pipeline.search.base import BestTracker, SearchResult, check_budget
+from confx.pipeline.search.random_search import gene_sizes, minimum_indices
+from confx.pipeline.search.settings import BOSettings
 
 logger = logging.getLogger(__name__)
 
@@ -82,9 +83,7 @@ def search(
     *,
     budget: int,
     seed: int,
-    n_startup_trials: int = 10,
-    multivariate: bool = True,
-    n_ei_candidates: int = 24,
+    settings: BOSettings = BOSettings(),
 ) -> SearchResult:
     """TPE search, one whole-model evaluation per trial (``n_trials = budget``).
 
@@ -92,9 +91,9 @@ def search(
         problem: The problem to search.
         budget: Whole-model evaluations allowed (one per trial).
         seed: Seed of the TPE sampler.
-        n_startup_trials: Random trials before TPE takes over (the release used 10 initial points).
-        multivariate: Use the multivariate TPE (one joint density instead of one per parameter).
-        n_ei_candidates: Candidates drawn per parameter to maximise the expected improvement.
+        settings: The knobs: random trials before TPE takes over (the release used 10 initial points),
+            the multivariate TPE (one joint density instead of one per parameter), candidates drawn per
+            parameter to maximise the expected improvement.
 
     Returns:
         The best feasible design found.
@@ -103,6 +102,8 @@ def search(
         ConfXError: Negative budget or ``n_startup_trials < 0``.
     """
     budget = check_budget(budget, "bo")
+    n_startup_trials, multivariate, n_ei_candidates = (
+        settings.n_startup_trials, settings.multivariate, settings.n_ei_candidates)
     if n_startup_trials < 0 or n_ei_candidates < 1:
         raise ConfXError(
             f"bo: need n_startup_trials >= 0 and n_ei_candidates >= 1, got {n_startup_trials}, {n_ei_candidates}"

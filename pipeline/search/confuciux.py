@@ -12,48 +12,22 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import ray
 
 from confx.envs.confuciux_env import ConfuciuXEnv
 from confx.envs.problem import Problem
-from confx.pipeline.search.base import BestTracker, SearchResult
-from confx.pipeline.search.ga_stage import GAStageSettings, run_ga_stage
+from confx.pipeline.search.base import BestTracker, Progress, SearchResult
+from confx.pipeline.search.ga_stage import run_ga_stage
+from confx.pipeline.search.ray_runtime import ensure_ray
+from confx.pipeline.search.settings import DEFAULT_EPOCHS, ConfuciuXSettings, RLSettings
+
+if TYPE_CHECKING:
+    from confx.pipeline.reinforce.algorithm import ReinforceConfig
 
 logger = logging.getLogger(__name__)
-
-Progress = Callable[[dict], None]
-"""Receives progress events: ``message`` (one human-readable line), ``stage``, ``best_objective``,
-``model_evaluations`` and ``cost_model_calls``."""
-
-
-@dataclass(frozen=True)
-class RLSettings:
-    """Knobs of the RL stage (defaults: the release's).
-
-    Attributes:
-        recurrent: LSTM policy (else feed-forward with the step position in the observation).
-        lr: Adam learning rate.
-        gamma: Discount factor.
-        temperature: Initial softmax temperature.
-        episodes_per_update: Episodes per gradient update.
-        updates_per_iteration: Updates per reported iteration.
-        num_env_runners: Remote env-runner actors (0: sample in-process).
-        num_envs_per_env_runner: Vectorised envs per runner.
-    """
-
-    recurrent: bool = True
-    lr: float = 1e-3
-    gamma: float = 0.9
-    temperature: float = 1.0
-    episodes_per_update: int = 1
-    updates_per_iteration: int = 10
-    num_env_runners: int = 0
-    num_envs_per_env_runner: int = 1
-
 
 @dataclass
 class RLOutcome:
@@ -66,12 +40,6 @@ class RLOutcome:
     curve: list[tuple[int, int, float]]
 
 
-def ensure_ray() -> None:
-    """Start a local Ray if none is running (inside a Tune trial one already is)."""
-    if not ray.is_initialized():
-        ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
-
-
 def env_config(problem: Problem) -> dict:
     """The env config that rebuilds ``problem`` inside an env runner."""
     spec = problem.spec
@@ -79,23 +47,37 @@ def env_config(problem: Problem) -> dict:
             "constraint": spec.constraint, "mul": spec.mul, "space": spec.space}  # fmt: skip
 
 
-def reinforce_config(problem: Problem, settings: RLSettings, seed: int, *, episodes: int = 0):  # noqa: ANN201
-    """The RLlib config of the RL stage."""
+def reinforce_config(problem: Problem, settings: RLSettings, seed: int, *, episodes: int = 0) -> ReinforceConfig:
+    """The RLlib config of the RL stage: every knob of :class:`RLSettings`, the env and the seed."""
     from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
     from confx.pipeline.reinforce.algorithm import ReinforceConfig
-    from confx.pipeline.reinforce.rl_module import DEFAULT_MODEL_CONFIG, ConfuciuXPolicy
+    from confx.pipeline.reinforce.rl_module import ConfuciuXPolicy, model_config
 
-    model_config = {**DEFAULT_MODEL_CONFIG, "recurrent": settings.recurrent, "temperature": settings.temperature,
-                    "max_seq_len": max(problem.n_layers, 1)}  # fmt: skip
     return (
         ReinforceConfig()
         .environment(ConfuciuXEnv, env_config=env_config(problem))
         .env_runners(num_env_runners=settings.num_env_runners, num_envs_per_env_runner=settings.num_envs_per_env_runner)
         .learners(num_learners=0)
-        .training(lr=settings.lr, gamma=settings.gamma, episodes_per_update=settings.episodes_per_update,
-                  updates_per_iteration=settings.updates_per_iteration, episode_budget=episodes)  # fmt: skip
-        .rl_module(rl_module_spec=RLModuleSpec(module_class=ConfuciuXPolicy, model_config=model_config))
+        .training(
+            lr=settings.lr,
+            gamma=settings.gamma,
+            episodes_per_update=settings.episodes_per_update,
+            updates_per_iteration=settings.updates_per_iteration,
+            episode_budget=episodes,
+            network_grad_clip=settings.network_grad_clip,
+            lstm_grad_clip=settings.lstm_grad_clip,
+            schedule_every=settings.schedule_every,
+            lr_decay=settings.lr_decay,
+            lr_floor=settings.lr_floor,
+            temperature_decay=settings.temperature_decay,
+            temperature_floor=settings.temperature_floor,
+        )
+        .rl_module(
+            rl_module_spec=RLModuleSpec(
+                module_class=ConfuciuXPolicy, model_config=model_config(settings, n_layers=problem.n_layers)
+            )
+        )
         .debugging(seed=seed, log_level="ERROR")
         .reporting(metrics_num_episodes_for_smoothing=1)
     )
@@ -160,20 +142,6 @@ def train_episodes(
     return RLOutcome(log.best_design, log.best_objective, log.best_used, log.episodes, curve)
 
 
-def _settings(cls: type, options: dict) -> object:
-    names = {f.name for f in fields(cls)}
-    return cls(**{key: value for key, value in options.items() if key in names})
-
-
-def _check_options(options: dict, *classes: type) -> None:
-    known = {f.name for cls in classes for f in fields(cls)}
-    unknown = sorted(set(options) - known)
-    if unknown:
-        from confx.costmodel.errors import ConfXError
-
-        raise ConfXError(f"unknown search setting(s) {unknown}; known: {sorted(known)}")
-
-
 def adopt_rl_outcome(tracker: BestTracker, problem: Problem, outcome: RLOutcome) -> None:
     """Make the RL stage's best design the tracker's best, with the RL curve."""
     tracker.curve.extend(outcome.curve)
@@ -183,20 +151,22 @@ def adopt_rl_outcome(tracker: BestTracker, problem: Problem, outcome: RLOutcome)
 
 
 def search(
-    problem: Problem, *, budget: int = 0, seed: int = 0, epochs: int = 500,
-    progress: Progress | None = None, **options: object,
-) -> SearchResult:  # fmt: skip
+    problem: Problem,
+    *,
+    seed: int = 0,
+    epochs: int = DEFAULT_EPOCHS,
+    settings: ConfuciuXSettings = ConfuciuXSettings(),
+    progress: Progress | None = None,
+) -> SearchResult:
     """ConfuciuX: 2E/3 REINFORCE episodes, then E/3 GA generations seeded with the RL best.
 
     Args:
-        budget: Ignored (the budget is ``epochs``).
         epochs: The release's E.
-        options: Any field of :class:`RLSettings` or :class:`GAStageSettings`.
+        settings: The knobs of both stages.
     """
-    _check_options(options, RLSettings, GAStageSettings)
     tracker = BestTracker(problem)
     rl_episodes = epochs * 2 // 3
-    outcome = run_rl_stage(problem, episodes=rl_episodes, seed=seed, settings=_settings(RLSettings, options),
+    outcome = run_rl_stage(problem, episodes=rl_episodes, seed=seed, settings=settings.rl,
                            progress=progress)  # fmt: skip
     adopt_rl_outcome(tracker, problem, outcome)
     if outcome.design is None:
@@ -211,18 +181,21 @@ def search(
                       "model_evaluations": problem.model_evaluations, "cost_model_calls": problem.cost_model_calls})
 
     run_ga_stage(problem, outcome.design, generations=generations, rng=np.random.default_rng(seed), tracker=tracker,
-                 settings=_settings(GAStageSettings, options), on_generation=report)  # fmt: skip
+                 settings=settings.ga, on_generation=report)  # fmt: skip
     return tracker.result("confuciux", seed)
 
 
 def search_reinforce(
-    problem: Problem, *, budget: int = 0, seed: int = 0, epochs: int = 500,
-    progress: Progress | None = None, **options: object,
-) -> SearchResult:  # fmt: skip
+    problem: Problem,
+    *,
+    seed: int = 0,
+    epochs: int = DEFAULT_EPOCHS,
+    settings: RLSettings = RLSettings(),
+    progress: Progress | None = None,
+) -> SearchResult:
     """The RL stage alone, for E episodes."""
-    _check_options(options, RLSettings)
     tracker = BestTracker(problem)
-    outcome = run_rl_stage(problem, episodes=epochs, seed=seed, settings=_settings(RLSettings, options),
+    outcome = run_rl_stage(problem, episodes=epochs, seed=seed, settings=settings.rl,
                            progress=progress)  # fmt: skip
     adopt_rl_outcome(tracker, problem, outcome)
     return tracker.result("reinforce", seed)

@@ -43,6 +43,7 @@ from scipy.sparse import csr_array
 from confx.costmodel.errors import ConfXError
 from confx.envs.problem import BUDGET_RTOL, SUMMED, Problem, layer_objective
 from confx.pipeline.search.base import BestTracker, SearchResult
+from confx.pipeline.search.settings import ExactSettings
 
 logger = logging.getLogger(__name__)
 
@@ -600,7 +601,7 @@ def ratio_choice(problem: Problem, table: OptionTable, tracker: BestTracker, *, 
 # --- entry points ---------------------------------------------------------------------------
 
 
-def check_budget(problem: Problem, table: OptionTable, tracker: BestTracker) -> None:
+def check_cheapest_fits(problem: Problem, table: OptionTable, tracker: BestTracker) -> None:
     """Raise :class:`ConfXError` if even the lightest valid design exceeds the budget."""
     design = table.design(cheapest_choice(table))
     evaluation = problem.evaluate(design)
@@ -623,7 +624,7 @@ def solve_with_table(problem: Problem, table: OptionTable, *, seed: int = 0, met
     if method not in METHODS:
         raise ConfXError(f"exact solver method {method!r} is unknown; use one of {', '.join(METHODS)}")
     tracker = BestTracker(problem)
-    check_budget(problem, table, tracker)
+    check_cheapest_fits(problem, table, tracker)
     if problem.objective in SUMMED:
         choice = feasible_min_sum(problem, table, tracker, table.term, method=method)
     elif problem.objective == "thrpt_btnk":
@@ -638,14 +639,13 @@ def solve_with_table(problem: Problem, table: OptionTable, *, seed: int = 0, met
     return tracker.result("exact", seed, optimal=choice.certified, note=note)
 
 
-def search(problem: Problem, *, budget: int = 0, seed: int = 0, method: str = "dp") -> SearchResult:
-    """Exact optimum of ``problem`` (``budget`` is ignored: the solver needs no evaluations to search).
+def search(problem: Problem, *, seed: int = 0, settings: ExactSettings = ExactSettings()) -> SearchResult:
+    """Exact optimum of ``problem`` (no budget: the option table plus a few whole-model checks are all it costs).
 
     Args:
         problem: The problem; its whole action space is evaluated once.
-        budget: Ignored (the option table plus a few whole-model checks are all it costs).
         seed: Recorded only; the solver is deterministic.
-        method: ``dp`` (default) or ``milp`` for the summed knapsacks (see the module docstring).
+        settings: ``method``: ``dp`` (default) or ``milp`` for the summed knapsacks (see the module docstring).
 
     Returns:
         The optimum, with ``optimal=True`` when every step certifies it.
@@ -655,6 +655,6 @@ def search(problem: Problem, *, budget: int = 0, seed: int = 0, method: str = "d
             or ``method`` is unknown.
     """
     start = time.perf_counter()
-    result = solve_with_table(problem, build_option_table(problem), seed=seed, method=method)
+    result = solve_with_table(problem, build_option_table(problem), seed=seed, method=settings.method)
     result.wall_time_s = time.perf_counter() - start
     return result

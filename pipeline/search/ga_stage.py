@@ -13,39 +13,13 @@ Imports numpy, ray and the problem only, so Ray workers stay light.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
 from confx.envs.problem import GENE_DATAFLOW, Evaluation, Problem
 from confx.pipeline.search.base import BestTracker
-
-
-@dataclass(frozen=True)
-class GAStageSettings:
-    """Knobs of the GA stage; defaults are the release's.
-
-    Attributes:
-        population: Individuals per generation.
-        parents: Best individuals kept as parents.
-        mutation_range: Mutation step as a fraction of half a gene's maximum;
-            None uses the problem's budget level ``mul`` (the release's choice).
-        mutation_tries: Mutation attempts per individual.
-        crossover_rate: Probability of swapping one gene between two layers.
-        use_ray: Evaluate each generation as Ray tasks (else in-process).
-        n_chunks: Ray tasks per generation.
-        task_cpus: CPUs each Ray task reserves.
-    """
-
-    population: int = 20
-    parents: int = 8
-    mutation_range: float | None = None
-    mutation_tries: int = 3
-    crossover_rate: float = 0.2
-    use_ray: bool = True
-    n_chunks: int = 4
-    task_cpus: float = 0.25
+from confx.pipeline.search.settings import GAStageSettings
 
 
 def mutate(

@@ -23,8 +23,9 @@ from numpy.typing import NDArray
 
 from confx.costmodel.errors import ConfXError
 from confx.envs.problem import Problem
-from confx.pipeline.search.base import BestTracker, SearchResult
-from confx.pipeline.search.random_search import check_budget, gene_sizes, minimum_indices, random_indices
+from confx.pipeline.search.base import BestTracker, SearchResult, check_budget
+from confx.pipeline.search.random_search import gene_sizes, minimum_indices, random_indices
+from confx.pipeline.search.settings import GASettings
 
 logger = logging.getLogger(__name__)
 
@@ -68,9 +69,7 @@ def search(
     *,
     budget: int,
     seed: int,
-    population_size: int = 50,
-    n_parents: int = 10,
-    mutation_rate: float = 0.05,
+    settings: GASettings = GASettings(),
 ) -> SearchResult:
     """Plain generational GA with elitism.
 
@@ -78,9 +77,8 @@ def search(
         problem: The problem to search.
         budget: Whole-model evaluations allowed.
         seed: Seed of the search's ``np.random.Generator``.
-        population_size: Designs per generation (the elite included).
-        n_parents: Best designs of a generation that breed the next one.
-        mutation_rate: Per-gene probability of a random reset.
+        settings: The knobs: designs per generation (the elite included), best designs of a generation
+            that breed the next one, per-gene probability of a random reset.
 
     Returns:
         The best feasible design found.
@@ -89,6 +87,7 @@ def search(
         ConfXError: Negative budget or inconsistent settings.
     """
     budget = check_budget(budget, "ga")
+    population_size, n_parents, mutation_rate = settings.population_size, settings.n_parents, settings.mutation_rate
     if population_size < 2 or not (1 <= n_parents <= population_size) or not (0.0 <= mutation_rate <= 1.0):
         raise ConfXError(
             f"ga: need population_size >= 2, 1 <= n_parents <= population_size and 0 <= mutation_rate <= 1; got "

@@ -17,31 +17,15 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from confx.costmodel.errors import ConfXError
-from confx.envs.problem import Problem, build_problem
+from confx.envs.problem import DEFAULT_CONSTRAINT, DEFAULT_DATAFLOW, DEFAULT_OBJECTIVE, Problem, build_problem
 from confx.envs.space import ActionSpace
+from confx.pipeline.results.figures import draw_optimum_line, new_figure
+from confx.pipeline.results.schema import PARETO_SCHEMA
 from confx.pipeline.search.exact import OptionTable, build_option_table, solve_with_table
 
 logger = logging.getLogger(__name__)
-
-PARETO_SCHEMA = pa.schema(
-    [
-        ("model", pa.string()),
-        ("space", pa.string()),
-        ("dataflow", pa.string()),
-        ("objective", pa.string()),
-        ("constraint", pa.string()),
-        ("mul", pa.float64()),
-        ("budget", pa.float64()),
-        ("objective_value", pa.float64()),
-        ("constraint_used", pa.float64()),
-        ("optimal", pa.bool_()),
-    ]
-)
-"""One row per budget level; ``objective_value`` is NaN where no design fits the budget."""
 
 GROUP_COLUMNS = ["model", "space", "dataflow", "objective", "constraint"]
 
@@ -89,9 +73,9 @@ def pareto_front(
     model: str,
     *,
     muls: Sequence[float],
-    dataflows: Sequence[str] = ("dla",),
-    objectives: Sequence[str] = ("latency",),
-    constraints: Sequence[str] = ("area",),
+    dataflows: Sequence[str] = (DEFAULT_DATAFLOW,),
+    objectives: Sequence[str] = (DEFAULT_OBJECTIVE,),
+    constraints: Sequence[str] = (DEFAULT_CONSTRAINT,),
     space: str | ActionSpace = "grid",
 ) -> pd.DataFrame:
     """Exact optimum against budget for one network and every dataflow x objective x constraint.
@@ -122,21 +106,17 @@ def pareto_front(
     return pd.DataFrame(rows, columns=PARETO_SCHEMA.names)
 
 
-def plot_pareto(frame: pd.DataFrame, path: str | Path) -> Path:
+def plot_front(frame: pd.DataFrame, path: str | Path) -> Path:
     """Plot objective against budget, one panel per objective and constraint, one line per group.
 
     Hollow markers show points whose optimality is not certified.
     """
     panels = list(frame.groupby(["objective", "constraint"], sort=False))
-    figure = Figure(figsize=(5.5 * len(panels), 4.0), layout="constrained")
-    FigureCanvasAgg(figure)
+    figure = new_figure(5.5 * len(panels), 4.0)
     axes = figure.subplots(1, len(panels), squeeze=False)[0]
     for ax, ((objective, constraint), panel) in zip(axes, panels, strict=True):
         for (model, space, dataflow), line in panel.groupby(["model", "space", "dataflow"], sort=False):
-            line = line.sort_values("budget")
-            drawn = ax.plot(line["budget"], line["objective_value"], marker="o", label=f"{model} {dataflow} ({space})")
-            uncertified = line[~line["optimal"].astype(bool)]
-            ax.plot(uncertified["budget"], uncertified["objective_value"], "o", mfc="white", color=drawn[0].get_color())
+            draw_optimum_line(ax, line, label=f"{model} {dataflow} ({space})")
         ax.set_xlabel(f"budget ({constraint})")
         ax.set_ylabel(f"optimal {objective}")
         ax.set_title(f"{objective} under {constraint}")
@@ -154,7 +134,7 @@ def write_pareto(frame: pd.DataFrame, out_dir: str | Path) -> tuple[Path, Path]:
     table = pa.Table.from_pandas(frame[PARETO_SCHEMA.names], schema=PARETO_SCHEMA, preserve_index=False)
     parquet_path = out / "pareto.parquet"
     pq.write_table(table, parquet_path)
-    return parquet_path, plot_pareto(frame, out / "pareto.png")
+    return parquet_path, plot_front(frame, out / "pareto.png")
 
 
-__all__ = ["PARETO_SCHEMA", "pareto_front", "plot_pareto", "write_pareto"]
+__all__ = ["pareto_front", "plot_front", "write_pareto"]

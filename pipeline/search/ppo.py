@@ -7,31 +7,12 @@ on every env runner by :class:`~pipeline.reinforce.episode_log.EpisodeLogCallbac
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-
 from confx.envs.confuciux_env import ConfuciuXEnv
 from confx.envs.problem import Problem
-from confx.pipeline.search.base import BestTracker, SearchResult
-from confx.pipeline.search.confuciux import Progress, adopt_rl_outcome, ensure_ray, env_config, train_episodes
-
-
-@dataclass(frozen=True)
-class PPOSettings:
-    """Knobs of the PPO baseline.
-
-    Attributes:
-        episodes_per_iteration: Whole episodes per PPO train batch.
-        lr: Adam learning rate.
-        gamma: Discount factor.
-        num_epochs: SGD passes over each batch.
-        minibatch_episodes: Minibatch size, in episodes.
-    """
-
-    episodes_per_iteration: int = 8
-    lr: float = 1e-3
-    gamma: float = 0.9
-    num_epochs: int = 4
-    minibatch_episodes: int = 4
+from confx.pipeline.search.base import BestTracker, Progress, SearchResult
+from confx.pipeline.search.confuciux import adopt_rl_outcome, env_config, train_episodes
+from confx.pipeline.search.ray_runtime import ensure_ray
+from confx.pipeline.search.settings import DEFAULT_EPOCHS, PPOSettings
 
 
 def _best_logs(algo) -> list:  # noqa: ANN001 - an RLlib Algorithm
@@ -44,19 +25,18 @@ def _best_logs(algo) -> list:  # noqa: ANN001 - an RLlib Algorithm
 
 
 def search(
-    problem: Problem, *, budget: int = 0, seed: int = 0, epochs: int = 500,
-    progress: Progress | None = None, **options: object,
-) -> SearchResult:  # fmt: skip
+    problem: Problem,
+    *,
+    seed: int = 0,
+    epochs: int = DEFAULT_EPOCHS,
+    settings: PPOSettings = PPOSettings(),
+    progress: Progress | None = None,
+) -> SearchResult:
     """Train PPO for about ``epochs`` episodes (whole train batches); return its best design."""
     from ray.rllib.algorithms.ppo import PPOConfig
 
-    from confx.costmodel.errors import ConfXError
     from confx.pipeline.reinforce.episode_log import EpisodeLogCallback
 
-    known = {f.name for f in fields(PPOSettings)}
-    if set(options) - known:
-        raise ConfXError(f"unknown ppo setting(s) {sorted(set(options) - known)}; known: {sorted(known)}")
-    settings = PPOSettings(**options)
     ensure_ray()
     steps = settings.episodes_per_iteration * problem.n_layers
     config = (

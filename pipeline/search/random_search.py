@@ -16,7 +16,8 @@ from numpy.typing import NDArray
 
 from confx.costmodel.errors import ConfXError
 from confx.envs.problem import GENE_DATAFLOW, Problem
-from confx.pipeline.search.base import BestTracker, SearchResult
+from confx.pipeline.search.base import BestTracker, SearchResult, check_budget
+from confx.pipeline.search.settings import RandomSettings
 
 logger = logging.getLogger(__name__)
 
@@ -54,25 +55,14 @@ def minimum_indices(problem: Problem) -> NDArray[np.int64]:
     return indices
 
 
-def check_budget(budget: int, algorithm: str) -> int:
-    """Validate a whole-model-evaluation budget.
-
-    Raises:
-        ConfXError: The budget is not a non-negative integer.
-    """
-    if isinstance(budget, (int, np.integer)) and not isinstance(budget, bool) and budget >= 0:
-        return int(budget)
-    raise ConfXError(f"{algorithm}: budget must be a whole number of model evaluations >= 0, got {budget!r}")
-
-
-def search(problem: Problem, *, budget: int, seed: int, batch_size: int = 500) -> SearchResult:
+def search(problem: Problem, *, budget: int, seed: int, settings: RandomSettings = RandomSettings()) -> SearchResult:
     """Random search: evaluate uniform random designs until the budget is spent.
 
     Args:
         problem: The problem to search.
         budget: Whole-model evaluations allowed.
         seed: Seed of the search's ``np.random.Generator``.
-        batch_size: Designs evaluated per vectorised call (does not change the result).
+        settings: The knobs (batch size).
 
     Returns:
         The best feasible design found (none if every sample was infeasible).
@@ -81,6 +71,7 @@ def search(problem: Problem, *, budget: int, seed: int, batch_size: int = 500) -
         ConfXError: Negative budget or batch size below 1.
     """
     budget = check_budget(budget, "random")
+    batch_size = settings.batch_size
     if batch_size < 1:
         raise ConfXError(f"random: batch_size must be >= 1, got {batch_size}")
     rng = np.random.default_rng(seed)

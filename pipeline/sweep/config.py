@@ -16,9 +16,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from confx.costmodel import DATAFLOWS
 from confx.costmodel.errors import ConfXError
-from confx.envs.problem import CONSTRAINTS, OBJECTIVES
-
-ALGORITHM_NAMES = ("exact", "random", "anneal", "ga", "bo", "confuciux", "reinforce", "ppo")
+from confx.envs.problem import (
+    CONSTRAINTS,
+    DEFAULT_CONSTRAINT,
+    DEFAULT_DATAFLOW,
+    DEFAULT_MUL,
+    DEFAULT_OBJECTIVE,
+    OBJECTIVES,
+)
+from confx.pipeline.search.settings import ALGORITHM_NAMES, DEFAULT_BUDGET, DEFAULT_EPOCHS, setting_problems
 
 
 class _Frozen(BaseModel):
@@ -61,8 +67,8 @@ class AlgorithmEntry(_Frozen):
     """
 
     name: Literal[ALGORITHM_NAMES]  # type: ignore[valid-type]
-    budget: int = Field(500, ge=1)
-    epochs: int = Field(500, ge=3)
+    budget: int = Field(DEFAULT_BUDGET, ge=1)
+    epochs: int = Field(DEFAULT_EPOCHS, ge=3)
     settings: dict[str, Any] = Field(default_factory=dict)
     tune: TuneBlock | None = None
 
@@ -72,9 +78,17 @@ class AlgorithmEntry(_Frozen):
             both = sorted(set(self.tune.space) & set(self.settings))
             if both:
                 raise ValueError(f"settings {both} are both fixed and searched; keep them in one place")
+        problems = []
         for key, value in self.settings.items():
             if isinstance(value, list) and not value:
                 raise ValueError(f"setting {key!r} is an empty list: an axis needs at least one value")
+            for one in value if isinstance(value, list) else [value]:
+                problems += setting_problems(self.name, {key: one})
+        if self.tune is not None:
+            known = setting_problems(self.name, {name: None for name in self.tune.space})
+            problems += [p for p in known if p.startswith("unknown")]
+        if problems:
+            raise ValueError("; ".join(dict.fromkeys(problems)))
         return self
 
 
@@ -112,10 +126,10 @@ class SweepConfig(_Frozen):
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     networks: list[str] = Field(min_length=1)
-    dataflows: list[Literal[DATAFLOWS]] = Field(default_factory=lambda: ["dla"], min_length=1)  # type: ignore[valid-type]
-    objectives: list[Literal[OBJECTIVES]] = Field(default_factory=lambda: ["latency"], min_length=1)  # type: ignore[valid-type]
-    constraints: list[Literal[CONSTRAINTS]] = Field(default_factory=lambda: ["area"], min_length=1)  # type: ignore[valid-type]
-    muls: list[float] = Field(default_factory=lambda: [0.5], min_length=1)
+    dataflows: list[Literal[DATAFLOWS]] = Field(default_factory=lambda: [DEFAULT_DATAFLOW], min_length=1)  # type: ignore[valid-type]
+    objectives: list[Literal[OBJECTIVES]] = Field(default_factory=lambda: [DEFAULT_OBJECTIVE], min_length=1)  # type: ignore[valid-type]
+    constraints: list[Literal[CONSTRAINTS]] = Field(default_factory=lambda: [DEFAULT_CONSTRAINT], min_length=1)  # type: ignore[valid-type]
+    muls: list[float] = Field(default_factory=lambda: [DEFAULT_MUL], min_length=1)
     space: Literal["grid", "integer"] = "grid"
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     algorithms: list[AlgorithmEntry] = Field(min_length=1)

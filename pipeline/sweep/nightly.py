@@ -19,11 +19,12 @@ import numpy as np
 import pandas as pd
 
 from confx.costmodel.errors import ConfXError
+from confx.pipeline.results.schema import COMPARISON_KEYS
 from confx.pipeline.sweep.config import Nightly, SweepConfig
 
 logger = logging.getLogger(__name__)
 
-GROUP_COLUMNS = ["network", "dataflow", "objective", "constraint", "mul", "algorithm"]
+GROUP_COLUMNS = list(COMPARISON_KEYS)
 NIGHTLY_FOLDER = "nightly"
 
 

@@ -1,100 +1,95 @@
-"""One sweep trial: a search on one problem, its outputs, its MLflow child run.
+"""One trial of a sweep, inside a Tune trainable: run its search, write its outputs, log its run.
 
-Runs inside a Tune function trainable on any node. It reports progress to
-Tune, writes ``summary.json``, ``solution.parquet``, ``curve.parquet`` and
-``trial.json`` into ``<results>/<sweep>/trials/<trial_key>/`` and logs one
-MLflow child run, found again by its trial key so that a retried trial never
-duplicates it. A failing search is recorded as a FAILED run, then re-raised so
-that Tune retries it.
+Outputs go to ``<results>/trials/<trial key>/`` (staged locally when the results live at a
+URI). The MLflow child run is found again by the trial key, so that a retried trial never
+duplicates it. A failing search is recorded as a FAILED run, then re-raised so that Tune
+retries it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import tempfile
 import traceback
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from confx.pipeline.search.base import Progress
+from confx.pipeline.sweep.plan import Group, Trial, gap
+
 logger = logging.getLogger(__name__)
 
 TRIALS_FOLDER = "trials"
-GROUP_AXES = ("network", "dataflow", "objective", "constraint", "mul")
-"""Axes that define a problem; trials of one group share its exact optimum."""
+RECORD_FILE = "trial.json"
+"""Written last into a trial's folder: its presence means the trial finished."""
 
 
-def group_of(trial: dict[str, Any]) -> tuple:
-    """The problem group of a trial (its values of :data:`GROUP_AXES`)."""
-    return tuple(trial[axis] for axis in GROUP_AXES)
+@dataclass(frozen=True)
+class Optimum:
+    """The certified optimum of a problem group (NaN where no exact method exists) and its budget."""
 
-
-def trial_key(trial: dict[str, Any]) -> str:
-    """A stable, readable id of a trial: its run name plus a hash of its settings."""
-    settings = json.dumps(trial["settings"], sort_keys=True)
-    digest = hashlib.sha1(f"{settings}|{trial['budget']}|{trial['epochs']}|{trial['space']}".encode()).hexdigest()[:8]
-    network = Path(trial["network"]).stem
-    return (f"{network}_F-{trial['objective']}_C-{trial['constraint']}_Mul-{trial['mul']}_DF-{trial['dataflow']}"
-            f"_{trial['algorithm']}_s{trial['seed']}_{digest}")  # fmt: skip
-
-
-def gap(objective_value: float, optimum: float, sense: str) -> float:
-    """Relative distance to the optimum, >= 0 when the optimum is right (NaN if unknown)."""
-    if not np.isfinite(optimum) or not np.isfinite(objective_value) or optimum == 0:
-        return float("nan")
-    return objective_value / optimum - 1 if sense == "min" else 1 - objective_value / optimum
+    value: float
+    budget: float
 
 
 @dataclass(frozen=True)
 class SweepContext:
-    """What every trial needs besides its own axes (passed once through ``tune.with_parameters``)."""
+    """What every trial needs besides itself (passed once through ``tune.with_parameters``).
+
+    Attributes:
+        sweep: The sweep's name.
+        location: The sweep's results (a path or a URI).
+        tracking_uri: The MLflow store.
+        experiment_id: The sweep's MLflow experiment.
+        parent_run_id: The sweep's parent run.
+        optima: The certified optimum of every problem group.
+        trials: The planned trials by key (Tune's grid holds only the keys).
+        ga_tasks: Ray tasks per GA generation (0: evaluate in-process).
+        ga_task_cpus: CPUs each GA task reserves.
+    """
 
     sweep: str
-    results_dir: str
+    location: str
     tracking_uri: str
     experiment_id: str
     parent_run_id: str
-    optima: dict[tuple, dict[str, Any]]
+    optima: Mapping[Group, Optimum]
+    trials: Mapping[str, Trial]
     ga_tasks: int
     ga_task_cpus: float
 
 
-def _search_options(trial: dict[str, Any], context: SweepContext, report: Any) -> dict[str, Any]:
-    from confx.pipeline.search import RL_ALGORITHMS
-
-    options = dict(trial["settings"])
-    if trial["algorithm"] in RL_ALGORITHMS:
-        options.update(epochs=trial["epochs"], progress=report)
-    if trial["algorithm"] == "confuciux":
-        options.setdefault("n_chunks", max(1, context.ga_tasks))
-        options.setdefault("task_cpus", context.ga_task_cpus)
-        options.setdefault("use_ray", context.ga_tasks > 0)
-    return options
+def _search_settings(trial: Trial, context: SweepContext) -> dict[str, Any]:
+    """The trial's settings plus, for ConfuciuX, where its GA stage runs (unless the trial says)."""
+    settings = dict(trial.settings)
+    if trial.algorithm == "confuciux":
+        settings.setdefault("n_chunks", max(1, context.ga_tasks))
+        settings.setdefault("task_cpus", context.ga_task_cpus)
+        settings.setdefault("use_ray", context.ga_tasks > 0)
+    return settings
 
 
 def run_trial(config: dict[str, Any], context: SweepContext) -> None:
-    """Tune function trainable: one search, its outputs, its MLflow child run."""
+    """Tune function trainable: one planned trial (``config["trial_key"]``)."""
     import torch
     from ray import tune
 
     torch.set_num_threads(1)
-    trial = config["trial"]
-    def report(event: dict) -> None:
+    trial = context.trials[config["trial_key"]]
+
+    def report(event: Mapping[str, object]) -> None:
         tune.report({k: v for k, v in event.items() if k != "message"} | {"done": False})
 
-    try:
-        final = _search_and_record(trial, context, report)
-    except Exception:
-        _log_failed_trial(trial, context, traceback.format_exc())
-        raise
+    final = search_and_record(trial, context, report)
     tune.report({**final, "best_objective": final["objective_value"], "done": True})
 
 
-def run_tuning_trial(config: dict[str, Any], context: SweepContext, base_trials: list[dict[str, Any]]) -> None:
+def run_tuning_trial(config: dict[str, Any], context: SweepContext, base_trials: list[Trial]) -> None:
     """Tune function trainable of a tuning stage: one sample of settings, run on every problem.
 
     Reports the mean gap and mean objective over the problems after each search
@@ -106,50 +101,60 @@ def run_tuning_trial(config: dict[str, Any], context: SweepContext, base_trials:
     torch.set_num_threads(1)
     gaps, objectives = [], []
     for base in base_trials:
-        trial = {**base, "settings": {**base["settings"], **config}}
-        trial["trial_key"] = trial_key(trial)
-        try:
-            final = _search_and_record(trial, context, lambda event: None)
-        except Exception:
-            _log_failed_trial(trial, context, traceback.format_exc())
-            raise
+        final = search_and_record(base.with_settings(config), context, lambda event: None)
         gaps.append(final["gap"])
         objectives.append(final["objective_value"] if final["objective_value"] is not None else np.nan)
-        tune.report({"gap": float(np.nanmean(gaps)) if np.isfinite(gaps).any() else float("nan"),
-                     "objective": float(np.nanmean(objectives)), "searches": len(gaps)})  # fmt: skip
+        tune.report(
+            {
+                "gap": float(np.nanmean(gaps)) if np.isfinite(gaps).any() else float("nan"),
+                "objective": float(np.nanmean(objectives)),
+                "searches": len(gaps),
+            }
+        )
 
 
-def _search_and_record(trial: dict[str, Any], context: SweepContext, report: Any) -> dict[str, Any]:
+def search_and_record(trial: Trial, context: SweepContext, report: Progress) -> dict[str, Any]:
     """Run the trial's search, write its outputs and log its child run; return its final metrics.
 
-    Outputs go to ``<results>/trials/<trial_key>/``, through a local folder when the results
-    live at a remote URI.
+    A failure is logged as a FAILED child run and re-raised (Tune retries the trial).
     """
-    from confx.pipeline.results import storage
+    try:
+        return _search_and_record(trial, context, report)
+    except Exception:
+        _log_failed_trial(trial, context, traceback.format_exc())
+        raise
 
-    location = storage.join(context.results_dir, TRIALS_FOLDER, trial["trial_key"])
-    staging = tempfile.mkdtemp(prefix="confx-trial-") if storage.is_remote(location) else location
-    out = Path(staging)
+
+def _search_and_record(trial: Trial, context: SweepContext, report: Progress) -> dict[str, Any]:
     from confx.envs.problem import build_problem
+    from confx.pipeline.results import storage
     from confx.pipeline.results.search_outputs import curve_frame, solution_frame, summary_dict, write_search
     from confx.pipeline.search import run_search
 
-    optimum = context.optima[group_of(trial)]["optimum"]
-    problem = build_problem(trial["network"], dataflow=trial["dataflow"], objective=trial["objective"],
-                            constraint=trial["constraint"], mul=trial["mul"], space=trial["space"])  # fmt: skip
-    result = run_search(problem, trial["algorithm"], budget=trial["budget"], seed=trial["seed"],
-                        **_search_options(trial, context, report))  # fmt: skip
+    location = storage.join(context.location, TRIALS_FOLDER, trial.key)
+    out = Path(tempfile.mkdtemp(prefix="confx-trial-") if storage.is_remote(location) else location)
+    optimum = context.optima[trial.group].value
+    problem = build_problem(trial.network, dataflow=trial.dataflow, objective=trial.objective,
+                            constraint=trial.constraint, mul=trial.mul, space=trial.space)  # fmt: skip
+    result = run_search(problem, trial.algorithm, seed=trial.seed, budget=trial.budget, epochs=trial.epochs,
+                        settings=_search_settings(trial, context), progress=report)  # fmt: skip
     write_search(problem, result, out)
     summary = summary_dict(problem, result)
-    final = {"objective_value": summary["objective_value"], "gap": gap(result.objective_value, optimum, problem.sense),
-             "optimum": optimum, "feasible": result.feasible, "model_evaluations": problem.model_evaluations,
-             "cost_model_calls": problem.cost_model_calls, "wall_time_s": result.wall_time_s}  # fmt: skip
-    solution = solution_frame(problem, result.design)
-    run_id = _log_trial(trial, context, summary=summary, curve=curve_frame(result), solution=solution,
-                        extra_metrics={"gap": final["gap"], "optimum": final["optimum"]}, status="FINISHED",
-                        error=None)  # fmt: skip
-    record = {**final, "run_id": run_id, "node_id": _node_id(), "trial": trial}
-    (out / "trial.json").write_text(json.dumps(record, default=str))
+    final = {
+        "objective_value": summary["objective_value"],
+        "gap": gap(result.objective_value, optimum, problem.sense),
+        "optimum": optimum,
+        "feasible": result.feasible,
+        "model_evaluations": problem.model_evaluations,
+        "cost_model_calls": problem.cost_model_calls,
+        "wall_time_s": result.wall_time_s,
+    }
+    run_id = _log_trial(
+        trial, context, summary=summary, curve=curve_frame(result), solution=solution_frame(problem, result.design),
+        extra_metrics={"gap": final["gap"], "optimum": final["optimum"]}, status="FINISHED", error=None,
+    )  # fmt: skip
+    record = {**final, "run_id": run_id, "node_id": _node_id(), "trial": trial.to_record()}
+    (out / RECORD_FILE).write_text(json.dumps(record, default=str))
     storage.upload(out, location)
     return final
 
@@ -158,34 +163,51 @@ def _node_id() -> str:
     """The Ray node this trial ran on ("" outside Ray)."""
     import ray
 
-    return ray.get_runtime_context().get_node_id() if ray.is_initialized() else ""
+    return str(ray.get_runtime_context().get_node_id()) if ray.is_initialized() else ""
 
 
-def _trial_params(trial: dict[str, Any]) -> dict[str, Any]:
-    params = {k: v for k, v in trial.items() if k != "settings"}
-    params.update({f"setting.{k}": v for k, v in trial["settings"].items()})
+def _trial_params(trial: Trial) -> dict[str, Any]:
+    params = {k: v for k, v in trial.to_record().items() if k != "settings"}
+    params["trial_key"] = trial.key
+    params.update({f"setting.{k}": v for k, v in trial.settings.items()})
     return params
 
 
-def run_name(trial_key: str) -> str:
-    """A trial's MLflow run name: its key without the settings hash."""
-    return trial_key.rsplit("_", 1)[0]
-
-
-def _log_trial(trial: dict[str, Any], context: SweepContext, **outcome: Any) -> str:
-    """Log (or update) the trial's child run; ``outcome`` holds log_trial's result arguments."""
+def _log_trial(
+    trial: Trial,
+    context: SweepContext,
+    *,
+    summary: Mapping[str, object],
+    curve: Any,
+    solution: Any,
+    extra_metrics: Mapping[str, object],
+    status: str,
+    error: str | None,
+) -> str:
+    """Log (or update) the trial's child run."""
     from confx.pipeline.results.tracking import log_trial
 
     return log_trial(
-        context.tracking_uri, context.experiment_id, context.parent_run_id, trial_key=trial["trial_key"],
-        run_name=run_name(trial["trial_key"]), params=_trial_params(trial),
-        tags={"confx.sweep": context.sweep, "confx.algorithm": trial["algorithm"]}, artifact_files=[], **outcome,
-    )  # fmt: skip
+        context.tracking_uri,
+        context.experiment_id,
+        context.parent_run_id,
+        trial_key=trial.key,
+        run_name=trial.run_name,
+        params=_trial_params(trial),
+        tags={"confx.sweep": context.sweep, "confx.algorithm": trial.algorithm},
+        summary=summary,
+        curve=curve,
+        solution=solution,
+        extra_metrics=extra_metrics,
+        status=status,
+        error=error,
+        artifact_files=[],
+    )
 
 
-def _log_failed_trial(trial: dict[str, Any], context: SweepContext, error: str) -> None:
+def _log_failed_trial(trial: Trial, context: SweepContext, error: str) -> None:
     try:
         _log_trial(trial, context, summary={}, curve=None, solution=None, extra_metrics={}, status="FAILED",
                    error=error)  # fmt: skip
     except Exception:  # tracking must never hide the trial's own error
-        logger.exception("could not record the failure of %s in MLflow", trial["trial_key"])
+        logger.exception("could not record the failure of %s in MLflow", trial.key)

@@ -35,7 +35,7 @@ import pytest
 import yaml
 
 from confx.pipeline.sweep.config import load_sweep_config
-from confx.pipeline.sweep.driver import plan_trials
+from confx.pipeline.sweep.plan import plan_trials
 
 pytestmark = pytest.mark.slow
 
@@ -262,7 +262,7 @@ def test_a_job_sweep_runs_on_both_nodes_and_tracks_every_trial_on_the_server(tmp
         artifacts = {a.path for a in client.list_artifacts(children[0].info.run_id)} if children else set()
 
     trials = pd.read_parquet(shared / "cluster" / "trials.parquet")
-    assert sorted(trials["trial_key"]) == sorted(t["trial_key"] for t in planned)
+    assert sorted(trials["trial_key"]) == sorted(t.key for t in planned)
     assert (trials["status"] == "ok").all(), trials[["trial_key", "error"]]
     assert trials["node_id"].nunique() == 2, trials[["trial_key", "node_id"]]
     assert sorted(r.data.tags["confx.trial_key"] for r in children) == sorted(trials["trial_key"])

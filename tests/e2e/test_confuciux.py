@@ -7,9 +7,10 @@ import pytest
 
 from confx.envs.problem import build_problem
 from confx.pipeline.search.base import BestTracker
-from confx.pipeline.search.confuciux import RLSettings, run_rl_stage, search
-from confx.pipeline.search.ga_stage import GAStageSettings, run_ga_stage
+from confx.pipeline.search.confuciux import run_rl_stage, search
+from confx.pipeline.search.ga_stage import run_ga_stage
 from confx.pipeline.search.population_tasks import evaluate_on_ray
+from confx.pipeline.search.settings import ConfuciuXSettings, GAStageSettings, RLSettings
 
 pytestmark = pytest.mark.slow
 
@@ -18,7 +19,7 @@ def test_same_seed_same_solution_and_curve(local_ray):
     runs = []
     for _ in range(2):
         problem = build_problem("alexnet")
-        result = search(problem, seed=3, epochs=30, use_ray=True)
+        result = search(problem, seed=3, epochs=30, settings=ConfuciuXSettings(use_ray=True))
         runs.append((result, problem.model_evaluations, problem.cost_model_calls))
     (a, evals_a, calls_a), (b, evals_b, calls_b) = runs
     assert a.feasible and b.feasible

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from confx.pipeline.sweep.config import load_sweep_config
-from confx.pipeline.sweep.driver import plan_trials
+from confx.pipeline.sweep.plan import plan_trials
 
 pytestmark = pytest.mark.slow
 
@@ -55,7 +55,7 @@ def test_smoke_sweep_tracks_every_trial_and_writes_the_planned_rows(tmp_path):
     planned = plan_trials(load_sweep_config(config_path))
 
     trials = pd.read_parquet(results / "trials.parquet")
-    assert sorted(trials["trial_key"]) == sorted(t["trial_key"] for t in planned)
+    assert sorted(trials["trial_key"]) == sorted(t.key for t in planned)
     assert (trials["status"] == "ok").all() and trials["trial_key"].is_unique
     exact = trials[trials["algorithm"] == "exact"].iloc[0]
     assert exact["gap"] == 0 and exact["optimal"]
@@ -98,12 +98,12 @@ def test_resume_after_sigkill_gives_exactly_the_planned_trials(tmp_path):
     done = _confx("sweep", str(config_path), "--resume", cwd=tmp_path)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     trials = pd.read_parquet(results / "trials.parquet")
-    assert sorted(trials["trial_key"]) == sorted(t["trial_key"] for t in planned)
+    assert sorted(trials["trial_key"]) == sorted(t.key for t in planned)
     assert (trials["status"] == "ok").all()
     _, runs = _runs(results, "resume")
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     keys = [r.data.tags["confx.trial_key"] for r in children]
-    assert sorted(keys) == sorted(t["trial_key"] for t in planned), "no run lost or duplicated"
+    assert sorted(keys) == sorted(t.key for t in planned), "no run lost or duplicated"
     assert len([r for r in runs if "mlflow.parentRunId" not in r.data.tags]) == 1
 
 

@@ -14,6 +14,7 @@ from confx.costmodel.layers import LayerTable
 from confx.envs.problem import CONSTRAINTS, OBJECTIVES, Problem, ProblemSpec
 from confx.envs.space import ActionSpace
 from confx.pipeline.search import exact
+from confx.pipeline.search.settings import ExactSettings
 
 SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -75,10 +76,10 @@ def test_exact_equals_enumeration(
     event("no feasible design" if expected is None else "feasible")
     if expected is None:
         with pytest.raises(ConfXError):
-            exact.search(problem_of(layers, space, objective, constraint, mul), method=method)
+            exact.search(problem_of(layers, space, objective, constraint, mul), settings=ExactSettings(method=method))
         return
     problem = problem_of(layers, space, objective, constraint, mul)
-    result = exact.search(problem, method=method)
+    result = exact.search(problem, settings=ExactSettings(method=method))
     assert result.optimal and result.design is not None
     found = float(problem.fitness(problem.evaluate(result.design))[0])
     assert found == pytest.approx(expected, rel=1e-9, abs=1e-12)

@@ -13,6 +13,7 @@ from confx.envs.problem import Problem, build_problem
 from confx.envs.space import ActionSpace
 from confx.pipeline.search import anneal, bayes, exact, genetic, random_search
 from confx.pipeline.search.base import SearchResult
+from confx.pipeline.search.settings import RandomSettings, make_settings
 
 SEARCHES = {"random": random_search.search, "anneal": anneal.search, "ga": genetic.search, "bo": bayes.search}
 TINY_LAYERS = "K,C,Y,X,R,S,T\n16,8,10,10,3,3,1\n1,16,12,12,3,3,2\n24,16,6,6,1,1,1\n"
@@ -118,7 +119,7 @@ def test_anneal_walks_out_of_an_infeasible_start(tiny_csv: Path) -> None:
 
 @pytest.mark.parametrize("name", ["random", "anneal", "ga"])
 def test_never_beats_the_exact_optimum_on_mobilenet(name: str) -> None:
-    certified = exact.search(build_problem("mobilenet_v2"), budget=0, seed=0)
+    certified = exact.search(build_problem("mobilenet_v2"), seed=0)
     assert certified.optimal
     problem = build_problem("mobilenet_v2")
     result = SEARCHES[name](problem, budget=600, seed=0)
@@ -127,7 +128,7 @@ def test_never_beats_the_exact_optimum_on_mobilenet(name: str) -> None:
 
 
 def test_bo_never_beats_the_exact_optimum_on_mobilenet() -> None:
-    certified = exact.search(build_problem("mobilenet_v2"), budget=0, seed=0)
+    certified = exact.search(build_problem("mobilenet_v2"), seed=0)
     problem = build_problem("mobilenet_v2")
     result = bayes.search(problem, budget=40, seed=0)
     check_reported_design(problem, result)
@@ -136,7 +137,8 @@ def test_bo_never_beats_the_exact_optimum_on_mobilenet() -> None:
 
 def test_random_batch_size_does_not_change_the_result() -> None:
     results = [
-        random_search.search(build_problem("resnet18"), budget=77, seed=4, batch_size=size) for size in (1, 10, 500)
+        random_search.search(build_problem("resnet18"), budget=77, seed=4, settings=RandomSettings(batch_size=size))
+        for size in (1, 10, 500)
     ]
     for result in results[1:]:
         np.testing.assert_array_equal(result.design, results[0].design)
@@ -207,7 +209,7 @@ def test_anneal_neighbour_moves_one_gene_within_range() -> None:
 )
 def test_bad_settings_raise_confx_error(name: str, settings: dict) -> None:
     with pytest.raises(ConfXError, match=name):
-        SEARCHES[name](build_problem("resnet18"), budget=10, seed=0, **settings)
+        SEARCHES[name](build_problem("resnet18"), budget=10, seed=0, settings=make_settings(name, settings))
 
 
 @pytest.mark.parametrize("name", SEARCHES)

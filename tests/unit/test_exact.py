@@ -12,8 +12,9 @@ import pytest
 from confx.costmodel.errors import ConfXError
 from confx.envs.problem import CONSTRAINTS, OBJECTIVES, Problem, build_problem
 from confx.envs.space import ActionSpace
+from confx.pipeline.results.schema import PARETO_SCHEMA
 from confx.pipeline.search import exact
-from confx.pipeline.search.pareto import PARETO_SCHEMA, pareto_front, plot_pareto, write_pareto
+from confx.pipeline.search.pareto import pareto_front, plot_front, write_pareto
 
 SMALL_LAYERS = "K,C,Y,X,R,S,T\n16,8,12,12,3,3,1\n1,16,10,10,3,3,2\n32,16,8,8,1,1,1\n"
 SMALL_SPACE = ActionSpace(num_pe=(1, 2, 4, 8), ktile=(1, 2, 3), name="small")
@@ -118,8 +119,8 @@ def test_known_latency_optima(model: str, space: str, optimum: int) -> None:
 
 def test_result_bookkeeping_and_determinism(small_csv: str) -> None:
     problem = build_problem(small_csv, mul=0.5, space=SMALL_SPACE)
-    result = exact.search(problem, budget=0, seed=3)
-    again = exact.search(build_problem(small_csv, mul=0.5, space=SMALL_SPACE), budget=0, seed=3)
+    result = exact.search(problem, seed=3)
+    again = exact.search(build_problem(small_csv, mul=0.5, space=SMALL_SPACE), seed=3)
     assert result.seed == 3 and np.array_equal(result.design, again.design)
     assert problem.cost_model_calls >= SMALL_SPACE.size_per_layer * problem.n_layers
     assert result.curve[-1] == (problem.model_evaluations, problem.cost_model_calls, result.objective_value)
@@ -155,7 +156,7 @@ def test_pareto_front_records_budgets_below_the_cheapest_design(edge_csv: str, t
     frame = pareto_front(edge_csv, muls=[0.0, 1.0], dataflows=("shi",), space=EDGE_SPACE)
     assert np.isnan(frame.loc[0, "objective_value"]) and not frame.loc[0, "optimal"]
     assert frame.loc[1, "optimal"] and np.isfinite(frame.loc[1, "objective_value"])
-    plot_pareto(frame, tmp_path / "front.png")
+    plot_front(frame, tmp_path / "front.png")
     assert (tmp_path / "front.png").stat().st_size > 0
 
 

@@ -10,7 +10,9 @@ import pandas as pd
 import pytest
 
 from confx.costmodel.errors import ConfXError
-from confx.pipeline.results.report import COMPARISON_COLUMNS, TRIAL_COLUMNS, build_report, comparison_table, error_line
+from confx.pipeline.results import report, schema, sweep_tables
+from confx.pipeline.results.report import build_report, comparison_table, error_line
+from confx.pipeline.results.schema import COMPARISON_COLUMNS, TRIAL_COLUMNS
 
 
 def trial(network: str, algorithm: str, seed: int, mul: float, value: float | None, **fields: object) -> dict:
@@ -23,7 +25,7 @@ def trial(network: str, algorithm: str, seed: int, mul: float, value: float | No
         "algorithm": algorithm, "seed": seed, "settings": json.dumps({}), "objective_value": value, "sense": "min",
         "optimum": optimum, "gap": gap, "constraint_used": 0.9 * mul, "budget": mul * 1e6, "feasible": True,
         "optimal": algorithm == "exact", "model_evaluations": 100, "cost_model_calls": 1000, "wall_time_s": 0.5,
-        "status": "ok", "error": None, "run_id": f"run-{seed}",
+        "status": "ok", "error": None, "run_id": f"run-{seed}", "node_id": "node-0",
     }
     return {**row, **fields}
 
@@ -45,7 +47,7 @@ def trials() -> pd.DataFrame:
 
 def test_comparison_keeps_the_best_over_seeds(trials: pd.DataFrame) -> None:
     table = comparison_table(trials)
-    assert list(table.columns) == COMPARISON_COLUMNS
+    assert tuple(table.columns) == COMPARISON_COLUMNS
     assert len(table) == 2 * 2 * 2 + 1  # network x mul x (exact, ga) + the confuciux group that only failed
     ga = table[(table["network"] == "alexnet") & (table["mul"] == 0.5) & (table["algorithm"] == "ga")].iloc[0]
     assert ga["best_objective"] == pytest.approx(2200.0)
@@ -102,3 +104,12 @@ def test_error_line() -> None:
 def test_missing_columns_are_reported(trials: pd.DataFrame, tmp_path: Path) -> None:
     with pytest.raises(ConfXError, match="gap"):
         build_report(trials.drop(columns=["gap"]), tmp_path, title="x")
+
+
+def test_report_and_sweep_read_and_write_the_schema_modules_columns(tmp_path: Path) -> None:
+    """One list of trial columns: the sweep writes exactly it, the report needs a subset of it."""
+    assert report.TRIAL_COLUMNS is schema.TRIAL_COLUMNS
+    assert sweep_tables.TRIAL_COLUMNS is schema.TRIAL_COLUMNS
+    assert set(report.REPORT_COLUMNS) <= set(schema.TRIAL_COLUMNS)
+    frame, layers = sweep_tables.collect_results("unit", [], tmp_path, {})
+    assert tuple(frame.columns) == schema.TRIAL_COLUMNS and layers.empty

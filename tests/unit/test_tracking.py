@@ -75,7 +75,7 @@ def solution_table() -> pd.DataFrame:
 def log(store: Store, parent: str, trial_key: str, **overrides: object) -> str:
     arguments = {
         "trial_key": trial_key,
-        "run_name": tracking.child_run_name(SUMMARY),
+        "run_name": "alexnet_F-latency_C-area_Mul-0.5_DF-dla_ga_s3",
         "params": {"algorithm": "ga", "population": 10, "settings": '{"mutation": 0.1}'},
         "tags": {"confx.sweep": "unit"},
         "summary": SUMMARY,

@@ -1,0 +1,161 @@
+"""The plan of a sweep: every trial (one search on one problem) as a frozen, typed :class:`Trial`.
+
+The planner is the only place that makes trials; the driver, the trial runner, the results
+tables and the tracking all receive them. A trial's key (its run name plus a hash of what the
+run name does not show) is stable across resumes and retries, so it identifies the trial's
+output folder and its MLflow run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from confx.costmodel.errors import ConfXError
+from confx.pipeline.sweep.config import AlgorithmEntry, SweepConfig
+
+GROUP_AXES = ("network", "dataflow", "objective", "constraint", "mul")
+"""Axes that define a problem group; the trials of one group share its exact optimum."""
+
+Group = tuple[str, str, str, str, float]
+"""One problem group: its values of :data:`GROUP_AXES`."""
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One search on one problem, as planned.
+
+    Attributes:
+        network: Built-in network name or layer-table path.
+        dataflow: ``dla``, ``shi`` or ``eye``.
+        objective: The minimised (or maximised) whole-model objective.
+        constraint: ``area`` or ``power``.
+        mul: Budget level in [0, 1].
+        space: Action space name (``grid`` or ``integer``).
+        algorithm: A ``confx search`` algorithm.
+        seed: The search's seed.
+        budget: Whole-model evaluations (baselines).
+        epochs: The release's epochs E (RL searches).
+        settings: The algorithm's settings (JSON values).
+    """
+
+    network: str
+    dataflow: str
+    objective: str
+    constraint: str
+    mul: float
+    space: str
+    algorithm: str
+    seed: int
+    budget: int
+    epochs: int
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def group(self) -> Group:
+        """The problem group (values of :data:`GROUP_AXES`)."""
+        return (self.network, self.dataflow, self.objective, self.constraint, self.mul)
+
+    @property
+    def network_name(self) -> str:
+        """The network's short name (a table path's stem)."""
+        return Path(self.network).stem
+
+    @property
+    def run_name(self) -> str:
+        """The MLflow run name: ``<network>_F-<objective>_C-<constraint>_Mul-<mul>_DF-<dataflow>_<alg>_s<seed>``."""
+        return (
+            f"{self.network_name}_F-{self.objective}_C-{self.constraint}_Mul-{self.mul}_DF-{self.dataflow}"
+            f"_{self.algorithm}_s{self.seed}"
+        )
+
+    @property
+    def settings_json(self) -> str:
+        return json.dumps(dict(self.settings), sort_keys=True)
+
+    @property
+    def key(self) -> str:
+        """A stable, readable id: the run name plus a hash of the settings, budgets and space."""
+        hidden = f"{self.settings_json}|{self.budget}|{self.epochs}|{self.space}"
+        return f"{self.run_name}_{hashlib.sha1(hidden.encode()).hexdigest()[:8]}"
+
+    def with_settings(self, settings: Mapping[str, Any]) -> Trial:
+        """The same trial with more settings (a tuning sample's on top of the fixed ones)."""
+        return replace(self, settings={**self.settings, **settings})
+
+    def to_record(self) -> dict[str, Any]:
+        """The trial as plain JSON values (written beside its outputs)."""
+        return {
+            "network": self.network, "dataflow": self.dataflow, "objective": self.objective,
+            "constraint": self.constraint, "mul": self.mul, "space": self.space, "algorithm": self.algorithm,
+            "seed": self.seed, "budget": self.budget, "epochs": self.epochs, "settings": dict(self.settings),
+        }
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> Trial:
+        """Rebuild a trial from :meth:`to_record`'s output."""
+        names = ("network", "dataflow", "objective", "constraint", "mul", "space", "algorithm", "seed", "budget",
+                 "epochs", "settings")
+        return cls(**{name: record[name] for name in names})
+
+
+def problem_groups(config: SweepConfig) -> Iterator[Group]:
+    """Every problem group of the sweep, in a deterministic order."""
+    for network, dataflow, objective, constraint, mul in itertools.product(
+        config.networks, config.dataflows, config.objectives, config.constraints, config.muls
+    ):
+        yield (network, dataflow, objective, constraint, float(mul))
+
+
+def settings_grid(entry: AlgorithmEntry) -> list[dict[str, Any]]:
+    """Every combination of an algorithm's list-valued settings (grid axes)."""
+    keys = sorted(entry.settings)
+    values = [entry.settings[k] if isinstance(entry.settings[k], list) else [entry.settings[k]] for k in keys]
+    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*values)]
+
+
+def _trial(group: Group, config: SweepConfig, entry: AlgorithmEntry, seed: int, settings: Mapping[str, Any]) -> Trial:
+    network, dataflow, objective, constraint, mul = group
+    return Trial(network, dataflow, objective, constraint, mul, config.space, entry.name, int(seed), entry.budget,
+                 entry.epochs, dict(settings))
+
+
+def plan_trials(config: SweepConfig) -> list[Trial]:
+    """The sweep's grid trials, in a deterministic order: problem groups x algorithms x settings x seeds.
+
+    Algorithms with a ``tune`` block are left out: Optuna proposes their settings (see
+    :func:`tuning_base_trials`).
+
+    Raises:
+        ConfXError: Two trials with the same key (an axis lists a value twice).
+    """
+    trials = []
+    for group in problem_groups(config):
+        for entry in config.algorithms:
+            if entry.tune is not None:
+                continue
+            seeds = [0] if entry.name == "exact" else config.seeds  # the exact optimum needs no seed
+            trials += [_trial(group, config, entry, seed, s) for s in settings_grid(entry) for seed in seeds]
+    keys = [t.key for t in trials]
+    if len(set(keys)) != len(keys):
+        raise ConfXError("the sweep plans the same trial twice (an axis lists a value twice?)")
+    return trials
+
+
+def tuning_base_trials(config: SweepConfig, entry: AlgorithmEntry) -> list[Trial]:
+    """The problems (x seeds) every Optuna sample of a tuned algorithm is run on."""
+    return [_trial(group, config, entry, seed, entry.settings) for group in problem_groups(config)
+            for seed in config.seeds]
+
+
+def gap(objective_value: float, optimum: float, sense: str) -> float:
+    """Relative distance to the optimum, >= 0 when the optimum is right (NaN if unknown)."""
+    if not math.isfinite(optimum) or not math.isfinite(objective_value) or optimum == 0:
+        return float("nan")
+    return objective_value / optimum - 1 if sense == "min" else 1 - objective_value / optimum
