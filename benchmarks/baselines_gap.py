@@ -51,18 +51,25 @@ def optimum(model: str, dataflow: str, mul: float) -> float:
 
 def markdown_table(rows: list[dict], dataflows: list[str]) -> str:
     """Rows of per-(algorithm, budget) summaries as a markdown table."""
-    header = ["algorithm", "budget"] + [f"gap {df}" for df in dataflows] + [
-        "gap (all)", f"gap / {BASELINE}", "wall s/search", "ms/evaluation"]
+    header = (
+        ["algorithm", "budget"]
+        + [f"gap {df}" for df in dataflows]
+        + ["gap (all)", f"gap / {BASELINE}", "wall s/search", "ms/evaluation"]
+    )
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
-        cells = [row["algorithm"], f"{row['budget']:,}"] + [f"{100 * row[df]:+.1f}%" for df in dataflows] + [
-            f"{100 * row['all']:+.1f}%", f"{row['ratio']:.3f}", f"{row['wall_s']:.2f}", f"{row['ms_per_eval']:.3f}"]
+        cells = (
+            [row["algorithm"], f"{row['budget']:,}"]
+            + [f"{100 * row[df]:+.1f}%" for df in dataflows]
+            + [f"{100 * row['all']:+.1f}%", f"{row['ratio']:.3f}", f"{row['wall_s']:.2f}", f"{row['ms_per_eval']:.3f}"]
+        )
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def summarise(outcomes: list[tuple], optima: dict[str, float], algorithms: list[str], budgets: list[int],
-              dataflows: list[str]) -> list[dict]:
+def summarise(
+    outcomes: list[tuple], optima: dict[str, float], algorithms: list[str], budgets: list[int], dataflows: list[str]
+) -> list[dict]:
     """Median gaps per dataflow and overall, median wall time, and the gap ratio against random search."""
     rows = []
     for budget in budgets:
@@ -77,7 +84,7 @@ def summarise(outcomes: list[tuple], optima: dict[str, float], algorithms: list[
             row["ms_per_eval"] = 1000 * row["wall_s"] / budget
             medians[algorithm] = row["all"]
             rows.append(row)
-        for row in rows[-len(algorithms):]:
+        for row in rows[-len(algorithms) :]:
             base = medians.get(BASELINE)
             row["ratio"] = row["all"] / base if base else float("nan")
     return rows
@@ -103,24 +110,37 @@ def main() -> None:
         algorithms.insert(0, BASELINE)  # the ratio needs the baseline measured in the same run
 
     optima = {df: optimum(args.model, df, args.mul) for df in dataflows}
-    jobs = [(a, b, df, s, args.model, args.mul) for a in algorithms for b in budgets for df in dataflows
-            for s in range(args.seeds)]
+    jobs = [
+        (a, b, df, s, args.model, args.mul)
+        for a in algorithms
+        for b in budgets
+        for df in dataflows
+        for s in range(args.seeds)
+    ]
     jobs.sort(key=lambda job: (job[0] != "bo", -job[1]))  # longest first, for better packing
     start = time.perf_counter()
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         outcomes = []
         for outcome in pool.map(run_one, jobs):
             outcomes.append(outcome)
-            print(f"{outcome[0]} budget={outcome[1]} {outcome[2]} seed={outcome[3]}: "
-                  f"gap {outcome[4] / optima[outcome[2]] - 1:+.4f} in {outcome[5]:.2f} s", file=sys.stderr, flush=True)
+            print(
+                f"{outcome[0]} budget={outcome[1]} {outcome[2]} seed={outcome[3]}: "
+                f"gap {outcome[4] / optima[outcome[2]] - 1:+.4f} in {outcome[5]:.2f} s",
+                file=sys.stderr,
+                flush=True,
+            )
     total_s = time.perf_counter() - start
 
-    print(f"## Baselines vs exact optimum: {args.model}, latency, area, mul {args.mul}, "
-          f"{args.seeds} seeds (median), {args.workers} worker(s)\n")
+    print(
+        f"## Baselines vs exact optimum: {args.model}, latency, area, mul {args.mul}, "
+        f"{args.seeds} seeds (median), {args.workers} worker(s)\n"
+    )
     print("Optima: " + ", ".join(f"{df} {value:,.0f} cycles" for df, value in optima.items()) + "\n")
     print(markdown_table(summarise(outcomes, optima, algorithms, budgets, dataflows), dataflows))
-    print(f"\n`gap / {BASELINE}`: the algorithm's overall median gap over {BASELINE} search's at the same budget, "
-          f"same run. Total wall time {total_s:.0f} s.")
+    print(
+        f"\n`gap / {BASELINE}`: the algorithm's overall median gap over {BASELINE} search's at the same budget, "
+        f"same run. Total wall time {total_s:.0f} s."
+    )
 
 
 if __name__ == "__main__":

@@ -33,10 +33,18 @@ from tests.e2e.test_cluster import local_cluster  # noqa: E402
 
 def scaling_config(folder: Path, *, searches: int, budget: int) -> Path:
     """A sweep of ``searches`` independent anneal searches (one seed each), 1 CPU per trial."""
-    config = {"name": "scaling", "networks": ["resnet50"], "dataflows": ["dla"], "objectives": ["latency"],
-              "constraints": ["area"], "muls": [0.5], "seeds": list(range(searches)),
-              "algorithms": [{"name": "anneal", "budget": budget}],
-              "resources": {"cpus_per_trial": 1, "ga_tasks": 0}, "max_failures": 0}  # fmt: skip
+    config = {
+        "name": "scaling",
+        "networks": ["resnet50"],
+        "dataflows": ["dla"],
+        "objectives": ["latency"],
+        "constraints": ["area"],
+        "muls": [0.5],
+        "seeds": list(range(searches)),
+        "algorithms": [{"name": "anneal", "budget": budget}],
+        "resources": {"cpus_per_trial": 1, "ga_tasks": 0},
+        "max_failures": 0,
+    }
     path = folder / "scaling.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
@@ -45,8 +53,17 @@ def scaling_config(folder: Path, *, searches: int, budget: int) -> Path:
 def timed_sweep(config: Path, results: Path, n_nodes: int) -> tuple[float, pd.DataFrame]:
     """Run the sweep on a fresh cluster of ``n_nodes`` 1-CPU raylets; return its wall time and trials."""
     with local_cluster(n_nodes) as cluster:
-        command = [sys.executable, "-m", "confx.pipeline.cli", "sweep", str(config), "--address", cluster.gcs_address,
-                   "--results-dir", str(results)]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "confx.pipeline.cli",
+            "sweep",
+            str(config),
+            "--address",
+            cluster.gcs_address,
+            "--results-dir",
+            str(results),
+        ]
         start = time.perf_counter()
         done = subprocess.run(command, cwd=results.parent, env=cluster.env, capture_output=True, text=True)
         wall_s = time.perf_counter() - start
@@ -65,16 +82,19 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="confx-scaling-") as tmp:
         folder = Path(tmp)
-        config = args.config.resolve() if args.config else scaling_config(folder, searches=args.searches,
-                                                                           budget=args.budget)  # fmt: skip
+        config = (
+            args.config.resolve() if args.config else scaling_config(folder, searches=args.searches, budget=args.budget)
+        )
         rates = {}
         for n_nodes in (1, 2):
             wall_s, trials = timed_sweep(config, folder / f"nodes-{n_nodes}", n_nodes)
             ok = int((trials["status"] == "ok").sum())
             rates[n_nodes] = ok / wall_s * 3600
             mean_search_s, used = trials["wall_time_s"].mean(), trials["node_id"].nunique()
-            print(f"{n_nodes} raylet(s) x 1 CPU: {ok} searches in {wall_s:.1f} s -> {rates[n_nodes]:.0f} searches/h "
-                  f"(mean search {mean_search_s:.1f} s; ran on {used} node(s))")  # fmt: skip
+            print(
+                f"{n_nodes} raylet(s) x 1 CPU: {ok} searches in {wall_s:.1f} s -> {rates[n_nodes]:.0f} searches/h "
+                f"(mean search {mean_search_s:.1f} s; ran on {used} node(s))"
+            )
     print(f"ratio two raylets / one raylet: {rates[2] / rates[1]:.2f}x (target >= 1.7x)")
 
 

@@ -60,12 +60,17 @@ def main() -> None:
                     result = run_search(problem, algorithm, seed=seed, epochs=args.epochs)
                     times.append(time.perf_counter() - start)
                     found.append(result.objective_value if result.feasible else np.nan)
-                    print(f"{model} {dataflow} {algorithm} seed {seed}: {found[-1]:,.0f} "
-                          f"({found[-1] / grid_opt - 1:+.2%} vs grid) in {times[-1]:.1f} s", flush=True)
+                    print(
+                        f"{model} {dataflow} {algorithm} seed {seed}: {found[-1]:,.0f} "
+                        f"({found[-1] / grid_opt - 1:+.2%} vs grid) in {times[-1]:.1f} s",
+                        flush=True,
+                    )
                 rows.append((model, dataflow, algorithm, np.asarray(found), grid_opt, int_opt, np.asarray(times)))
 
-    print("\n| network | dataflow | algorithm | gap vs grid optimum (mean, range) | gap vs integer optimum "
-          "(mean, range) | release vs integer | wall time per search |")
+    print(
+        "\n| network | dataflow | algorithm | gap vs grid optimum (mean, range) | gap vs integer optimum "
+        "(mean, range) | release vs integer | wall time per search |"
+    )
     print("|---|---|---|---|---|---|---|")
     for model, dataflow, algorithm, found, grid_opt, int_opt, times in rows:
         release = RELEASE_GAP_VS_INTEGER.get((model, dataflow), "n/a") if algorithm == "confuciux" else ""

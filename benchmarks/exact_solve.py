@@ -46,8 +46,13 @@ def plain_milp(model: str, space: str) -> tuple[float, float]:
     constraints = [LinearConstraint(one_hot, 1, 1), LinearConstraint(weight[None, :] / budget, -np.inf, 1.0)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        result = milp(term / term.max(), integrality=np.ones(len(term)), bounds=Bounds(0, 1),
-                      constraints=constraints, options={"mip_rel_gap": 0.0, "mip_abs_gap": 0.0})
+        result = milp(
+            term / term.max(),
+            integrality=np.ones(len(term)),
+            bounds=Bounds(0, 1),
+            constraints=constraints,
+            options={"mip_rel_gap": 0.0, "mip_abs_gap": 0.0},
+        )
     chosen = np.zeros(problem.n_layers, dtype=np.int64)
     picked = np.flatnonzero(result.x > 0.5)
     chosen[layer[picked]] = option[picked]
@@ -71,8 +76,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    print("| network | space | options per layer | optimum (cycles) | optimal | dp (s) | milp (s) "
-          "| plain MILP (s) | plain MILP / dp |")
+    print(
+        "| network | space | options per layer | optimum (cycles) | optimal | dp (s) | milp (s) "
+        "| plain MILP (s) | plain MILP / dp |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for model, space in CASES:
         dp_value, dp_optimal, dp_time = best_of(args.repeats, exact_run, model, space, "dp")
@@ -80,8 +87,10 @@ def main() -> None:
         plain_value, plain_time = best_of(args.repeats, plain_milp, model, space)
         agree = "" if dp_value == milp_value == plain_value else f" (milp {milp_value:,.0f}, plain {plain_value:,.0f})"
         size = build_problem(model, space=space).space.size_per_layer
-        print(f"| {model} | {space} | {size} | {dp_value:,.0f}{agree} | {dp_optimal} | {dp_time:.3f} "
-              f"| {milp_time:.3f} | {plain_time:.3f} | {plain_time / dp_time:.1f}x |")
+        print(
+            f"| {model} | {space} | {size} | {dp_value:,.0f}{agree} | {dp_optimal} | {dp_time:.3f} "
+            f"| {milp_time:.3f} | {plain_time:.3f} | {plain_time / dp_time:.1f}x |"
+        )
 
 
 if __name__ == "__main__":

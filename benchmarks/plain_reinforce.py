@@ -189,8 +189,14 @@ def run_plain(problem: Problem, *, episodes: int, seed: int) -> StageRun:
         if log.successes and (log.episodes + 1) % KNOBS.schedule_every == 0:
             decay(module, optimizer)
     loop_end, loop_cpu_end = clock()
-    return StageRun(log.best_objective, log.episodes, log.successes, loop_start - start, loop_end - loop_start,
-                    loop_cpu_end - loop_cpu_start)  # fmt: skip
+    return StageRun(
+        log.best_objective,
+        log.episodes,
+        log.successes,
+        loop_start - start,
+        loop_end - loop_start,
+        loop_cpu_end - loop_cpu_start,
+    )
 
 
 # --- RLlib ------------------------------------------------------------------------------------
@@ -232,8 +238,9 @@ def run_rllib(problem: Problem, *, episodes: int, seed: int) -> StageRun:
     # per-iteration bookkeeping, but not the memo merge and algo.stop() after it.
     (first_wall, first_cpu), (last_wall, last_cpu) = spans[0][0], spans[-1][1]
     # RLOutcome does not count successful episodes: None.
-    return StageRun(outcome.objective, outcome.episodes, None, first_wall - start, last_wall - first_wall,
-                    last_cpu - first_cpu)  # fmt: skip
+    return StageRun(
+        outcome.objective, outcome.episodes, None, first_wall - start, last_wall - first_wall, last_cpu - first_cpu
+    )
 
 
 # --- report -----------------------------------------------------------------------------------
@@ -271,8 +278,14 @@ def table_row(seed: int | str, plain: StageRun, rllib: StageRun | None, optimum:
 def pooled(runs: list[StageRun]) -> StageRun:
     """All seeds as one run: summed episodes and times, the mean best objective."""
     best = float(np.mean([run.best_objective for run in runs]))
-    return StageRun(best, sum(r.episodes for r in runs), None, sum(r.startup_s for r in runs) / len(runs),
-                    sum(r.loop_s for r in runs), sum(r.loop_cpu_s for r in runs))  # fmt: skip
+    return StageRun(
+        best,
+        sum(r.episodes for r in runs),
+        None,
+        sum(r.startup_s for r in runs) / len(runs),
+        sum(r.loop_s for r in runs),
+        sum(r.loop_cpu_s for r in runs),
+    )
 
 
 def main() -> None:
@@ -289,9 +302,11 @@ def main() -> None:
     print(f"torch warm-up: {warm_up_torch():.2f} s (once per process, not in any rate)")
     problem = build_problem(args.model, dataflow=args.dataflow)
     optimum = exact_optimum(args.model, args.dataflow)
-    print(f"problem: {args.model} {args.dataflow} {problem.objective}/{problem.spec.constraint} "
-          f"mul={problem.spec.mul}, {problem.n_layers} layers, {args.episodes} episodes, 1 episode per update; "
-          f"exact optimum: {optimum}")  # fmt: skip
+    print(
+        f"problem: {args.model} {args.dataflow} {problem.objective}/{problem.spec.constraint} "
+        f"mul={problem.spec.mul}, {problem.n_layers} layers, {args.episodes} episodes, 1 episode per update; "
+        f"exact optimum: {optimum}"
+    )
     if args.compare_rllib:
         ray_start = time.perf_counter()
         ensure_ray()
@@ -299,28 +314,38 @@ def main() -> None:
 
     header = ["seed", "plain ep/s", "plain ep/CPU-s", "plain best", "plain gap"]
     if args.compare_rllib:
-        header += ["RLlib ep/s", "RLlib ep/CPU-s", "plain/RLlib wall", "plain/RLlib CPU", "RLlib best", "RLlib gap",
-                   "RLlib build s"]  # fmt: skip
+        header += [
+            "RLlib ep/s",
+            "RLlib ep/CPU-s",
+            "plain/RLlib wall",
+            "plain/RLlib CPU",
+            "RLlib best",
+            "RLlib gap",
+            "RLlib build s",
+        ]
     rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     plain_runs, rllib_runs = [], []
     for seed in range(args.seeds):
         # Fresh problems: each side starts with an empty cost-model memo.
         plain = run_plain(build_problem(args.model, dataflow=args.dataflow), episodes=args.episodes, seed=seed)
         plain_runs.append(plain)
-        print(f"seed {seed} plain: {plain.loop_s:.2f} s ({plain.loop_cpu_s:.2f} CPU-s) for {plain.episodes} "
-              f"episodes ({plain.successes} successful), start-up {plain.startup_s:.3f} s, "
-              f"best {plain.best_objective:.6g}")  # fmt: skip
+        print(
+            f"seed {seed} plain: {plain.loop_s:.2f} s ({plain.loop_cpu_s:.2f} CPU-s) for {plain.episodes} "
+            f"episodes ({plain.successes} successful), start-up {plain.startup_s:.3f} s, "
+            f"best {plain.best_objective:.6g}"
+        )
         rllib = None
         if args.compare_rllib:
             rllib = run_rllib(build_problem(args.model, dataflow=args.dataflow), episodes=args.episodes, seed=seed)
             rllib_runs.append(rllib)
-            print(f"seed {seed} RLlib: {rllib.loop_s:.2f} s ({rllib.loop_cpu_s:.2f} CPU-s) for {rllib.episodes} "
-                  f"episodes, build {rllib.startup_s:.2f} s, best {rllib.best_objective:.6g}")  # fmt: skip
+            print(
+                f"seed {seed} RLlib: {rllib.loop_s:.2f} s ({rllib.loop_cpu_s:.2f} CPU-s) for {rllib.episodes} "
+                f"episodes, build {rllib.startup_s:.2f} s, best {rllib.best_objective:.6g}"
+            )
         rows.append(table_row(seed, plain, rllib, optimum, problem.sense))
     if args.seeds > 1:
         rllib_all = pooled(rllib_runs) if rllib_runs else None
-        rows.append(table_row("all (rates pooled, best = mean)", pooled(plain_runs), rllib_all, optimum,
-                              problem.sense))  # fmt: skip
+        rows.append(table_row("all (rates pooled, best = mean)", pooled(plain_runs), rllib_all, optimum, problem.sense))
     print()
     print("\n".join(rows))
 

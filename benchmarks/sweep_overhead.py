@@ -64,11 +64,18 @@ def run_serially(config_path: Path) -> float:
     config = load_sweep_config(config_path)
     start = time.perf_counter()
     for trial in plan_trials(config):
-        problem = build_problem(trial.network, dataflow=trial.dataflow, objective=trial.objective,
-                                constraint=trial.constraint, mul=trial.mul, space=trial.space)  # fmt: skip
+        problem = build_problem(
+            trial.network,
+            dataflow=trial.dataflow,
+            objective=trial.objective,
+            constraint=trial.constraint,
+            mul=trial.mul,
+            space=trial.space,
+        )
         settings = dict(trial.settings) | ({"use_ray": False} if trial.algorithm == "confuciux" else {})
-        run_search(problem, trial.algorithm, seed=trial.seed, budget=trial.budget, epochs=trial.epochs,
-                   settings=settings)
+        run_search(
+            problem, trial.algorithm, seed=trial.seed, budget=trial.budget, epochs=trial.epochs, settings=settings
+        )
     return time.perf_counter() - start
 
 

@@ -26,8 +26,10 @@ def project_folder() -> Path:
     for folder in candidates:
         if (folder.expanduser() / "pipeline" / "cli.py").is_file():
             return folder.expanduser()
-    raise SystemExit(f"run_sweep.py: no ConfX project in {', '.join(str(c) for c in candidates)}; "
-                     "set CONFX_HOME to the synced checkout")  # fmt: skip
+    raise SystemExit(
+        f"run_sweep.py: no ConfX project in {', '.join(str(c) for c in candidates)}; "
+        "set CONFX_HOME to the synced checkout"
+    )
 
 
 def main(argv: list[str]) -> None:

@@ -78,12 +78,7 @@ def dla(K, C, Y, X, R, S, P, B) -> TemplateCounts:  # noqa: ANN001 - int64 array
     l2 = 2 * cP * RS + 2 * kB * cP * RS + 2 * kB
     # A Y step re-reads the full window when X has more than one position (X was reset).
     y_step = np.where(Xo > 1, RS, S)
-    l2_read_input = (
-        cP * RS
-        + T_K * (T_C - 1) * P * RS
-        + T_K * Cf * (Yo - 1) * y_step
-        + T_K * Cf * Yo * (Xo - 1) * R
-    )
+    l2_read_input = cP * RS + T_K * (T_C - 1) * P * RS + T_K * Cf * (Yo - 1) * y_step + T_K * Cf * Yo * (Xo - 1) * R
     return TemplateCounts(
         valid=np.ones(K.shape, dtype=bool),
         runtime_cycles=runtime,
@@ -113,12 +108,7 @@ def shi(K, C, Y, X, R, S, P, B) -> TemplateCounts:  # noqa: ANN001
     Xf0 = np.minimum(P + S - 1, X)
     Xfs = Xf0 + (T_X - 1) * (P + S - 1)
     x_step = np.where(C > 1, P + S - 1, P)
-    l2_read_input = rows * (
-        Xf0
-        + T_K * (T_Y - 1) * Xf0
-        + T_K * T_Y * (T_X - 1) * x_step
-        + T_K * T_Y * (C - 1) * Xfs
-    )
+    l2_read_input = rows * (Xf0 + T_K * (T_Y - 1) * Xf0 + T_K * T_Y * (T_X - 1) * x_step + T_K * T_Y * (C - 1) * Xfs)
     return TemplateCounts(
         valid=valid,
         runtime_cycles=runtime,

@@ -96,9 +96,7 @@ def dataflow_codes(dataflow: ArrayLike, n_points: int, *, rows: RowNames = ARRAY
         bad = codes < 0
     if bad.any():
         shown = ", ".join(f"{rows(r)}: {str(values[r])!r}" for r in np.flatnonzero(bad)[:5])
-        raise LayerTableError(
-            f"column dataflow: unknown dataflow ({shown}); use one of {', '.join(DATAFLOWS)}"
-        )
+        raise LayerTableError(f"column dataflow: unknown dataflow ({shown}); use one of {', '.join(DATAFLOWS)}")
     return codes
 
 

@@ -226,8 +226,9 @@ class Problem:
 
     def uniform_design(self, num_pe: int, ktile: int, dataflow: int | None = None) -> NDArray[np.int64]:
         """Every layer gets the same action, shape (n_layers, n_genes)."""
-        genes = [num_pe, ktile] + ([self.dataflow_code if dataflow is None else dataflow]
-                                   if self.space.choose_dataflow else [])
+        genes = [num_pe, ktile] + (
+            [self.dataflow_code if dataflow is None else dataflow] if self.space.choose_dataflow else []
+        )
         return np.tile(np.asarray(genes, dtype=np.int64), (self.n_layers, 1))
 
     def _dataflows(self, designs: NDArray[np.int64]) -> NDArray[np.int64]:

@@ -85,8 +85,15 @@ def _cmd_search(args: argparse.Namespace) -> int:
     from confx.pipeline.search import run_search
 
     problem = _problem_from_args(args)
-    result = run_search(problem, args.algorithm, seed=args.seed, budget=args.budget, epochs=args.epochs,
-                        settings=dict(args.settings), progress=lambda event: print(event["message"], flush=True))
+    result = run_search(
+        problem,
+        args.algorithm,
+        seed=args.seed,
+        budget=args.budget,
+        epochs=args.epochs,
+        settings=dict(args.settings),
+        progress=lambda event: print(event["message"], flush=True),
+    )
     out = write_search(problem, result, args.out)
     value = "none feasible" if not result.feasible else f"{result.objective_value:,.6g}"
     print(
@@ -105,8 +112,12 @@ def _cmd_pareto(args: argparse.Namespace) -> int:
     from confx.pipeline.search.pareto import pareto_front, write_pareto
 
     frame = pareto_front(
-        args.model, dataflows=args.dataflows, objectives=args.objectives, constraints=args.constraints,
-        muls=args.muls, space=args.space,
+        args.model,
+        dataflows=args.dataflows,
+        objectives=args.objectives,
+        constraints=args.constraints,
+        muls=args.muls,
+        space=args.space,
     )
     paths = write_pareto(frame, args.out)
     print(frame.to_string(index=False))
@@ -132,10 +143,17 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from confx.pipeline.sweep.driver import run_sweep
 
     config = _sweep_config(args)
-    outcome = run_sweep(config, address=args.address, tracking_uri=args.tracking_uri, resume=args.resume,
-                        echo=lambda line: print(line, flush=True))  # fmt: skip
-    print(f"results: {outcome.location} (trials.parquet, layers/, report.md)\n"
-          f"tracking: {outcome.tracking_uri} (parent run {outcome.parent_run_id}; `confx ui` to browse)")
+    outcome = run_sweep(
+        config,
+        address=args.address,
+        tracking_uri=args.tracking_uri,
+        resume=args.resume,
+        echo=lambda line: print(line, flush=True),
+    )
+    print(
+        f"results: {outcome.location} (trials.parquet, layers/, report.md)\n"
+        f"tracking: {outcome.tracking_uri} (parent run {outcome.parent_run_id}; `confx ui` to browse)"
+    )
     return 0 if (outcome.trials["status"] == "ok").all() else 1
 
 
@@ -143,8 +161,13 @@ def _cmd_nightly(args: argparse.Namespace) -> int:
     from confx.pipeline.sweep.nightly import parse_date, run_nightly
 
     config = _sweep_config(args)
-    outcome = run_nightly(config, date=parse_date(args.date), address=args.address, tracking_uri=args.tracking_uri,
-                          echo=lambda line: print(line, flush=True))  # fmt: skip
+    outcome = run_nightly(
+        config,
+        date=parse_date(args.date),
+        address=args.address,
+        tracking_uri=args.tracking_uri,
+        echo=lambda line: print(line, flush=True),
+    )
     return 1 if outcome.regressions or outcome.failed_trials else 0
 
 
@@ -170,8 +193,18 @@ def _cmd_ui(args: argparse.Namespace) -> int:
         raise ConfXError(f"no MLflow store (mlflow.db) under {results}; run a sweep first")
     uri = default_tracking_uri(stores[0].parent)
     print(f"MLflow UI for {uri} on http://127.0.0.1:{args.port} (Ctrl-C to stop)", flush=True)
-    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1",
-               "--port", str(args.port)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "ui",
+        "--backend-store-uri",
+        uri,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(args.port),
+    ]
     return subprocess.call(command)
 
 
@@ -225,12 +258,27 @@ def build_parser() -> argparse.ArgumentParser:
     _add_problem_arguments(search)
     search.add_argument("--algorithm", required=True, choices=tuple(ALGORITHMS))
     search.add_argument("--seed", type=int, default=0)
-    search.add_argument("--budget", type=int, default=DEFAULT_BUDGET,
-                        help=f"whole-model evaluations of baselines (default {DEFAULT_BUDGET})")
-    search.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS,
-                        help=f"RL searches: the release's epochs E (default {DEFAULT_EPOCHS})")
-    search.add_argument("--set", dest="settings", type=_setting, action="append", default=[], metavar="KEY=VALUE",
-                        help="an algorithm setting, e.g. --set recurrent=false --set lr=0.003 (repeatable)")
+    search.add_argument(
+        "--budget",
+        type=int,
+        default=DEFAULT_BUDGET,
+        help=f"whole-model evaluations of baselines (default {DEFAULT_BUDGET})",
+    )
+    search.add_argument(
+        "--epochs",
+        type=int,
+        default=DEFAULT_EPOCHS,
+        help=f"RL searches: the release's epochs E (default {DEFAULT_EPOCHS})",
+    )
+    search.add_argument(
+        "--set",
+        dest="settings",
+        type=_setting,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an algorithm setting, e.g. --set recurrent=false --set lr=0.003 (repeatable)",
+    )
     search.add_argument("--out", required=True, help="output folder")
     search.set_defaults(run=_cmd_search)
 

@@ -108,8 +108,9 @@ class ReinforceConfig(AlgorithmConfig):
             if getattr(self, name) < 1:
                 self._value_error(f"{name} must be >= 1, got {getattr(self, name)}")
         if not 0 < self.lr_decay <= 1 or self.temperature_decay < 1:
-            self._value_error(f"need 0 < lr_decay <= 1 and temperature_decay >= 1, got {self.lr_decay}, "
-                              f"{self.temperature_decay}")
+            self._value_error(
+                f"need 0 < lr_decay <= 1 and temperature_decay >= 1, got {self.lr_decay}, {self.temperature_decay}"
+            )
         if self.batch_mode != "complete_episodes":
             self._value_error("REINFORCE needs batch_mode='complete_episodes' (returns run to the episode's end)")
 
@@ -148,10 +149,12 @@ class Reinforce(Algorithm):
             self.metrics.aggregate(runner_metrics, key=ENV_RUNNER_RESULTS)
             learner_results = self.learner_group.update(
                 episodes=episodes,
-                timesteps={NUM_ENV_STEPS_SAMPLED_LIFETIME: self.metrics.peek(
-                    (ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0
-                )},
-            )  # fmt: skip
+                timesteps={
+                    NUM_ENV_STEPS_SAMPLED_LIFETIME: self.metrics.peek(
+                        (ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0
+                    )
+                },
+            )
             self.metrics.aggregate(learner_results, key=LEARNER_RESULTS)
             self._record_episodes(episodes)
             self.env_runner_group.sync_weights(from_worker_or_learner_group=self.learner_group, inference_only=True)
@@ -180,8 +183,9 @@ class Reinforce(Algorithm):
 
     def _decay(self) -> None:
         config = self.config
-        self.learner_group.foreach_learner(lambda learner: learner.scale_learning_rate(
-            config.lr_decay, config.lr_floor))  # fmt: skip
+        self.learner_group.foreach_learner(
+            lambda learner: learner.scale_learning_rate(config.lr_decay, config.lr_floor)
+        )
         self.temperature = max(config.temperature_floor, self.temperature / config.temperature_decay)
         temperature = self.temperature
         self.learner_group.foreach_learner(lambda learner: _set_temperature(learner, temperature))

@@ -29,7 +29,6 @@ LAYER_DIMS = 7
 """Leading observation entries: the layer's K C Y X R S T."""
 
 
-
 def model_config(settings: RLSettings, *, n_layers: int) -> dict[str, Any]:
     """The policy's ``model_config`` from the RL knobs; one sequence holds a whole episode."""
     return {
@@ -67,10 +66,13 @@ class ConfuciuXPolicy(TorchRLModule):
         self.encode_action = nn.Linear(n_genes, encoder_dim)
         self.encode_status = nn.Linear(self.status_dim, encoder_dim)
         self.trunk = nn.Sequential(
-            nn.Linear(3 * encoder_dim, hidden_dim), nn.ReLU(),
-            nn.Linear(hidden_dim, hidden_dim), nn.ReLU(),
-            nn.Linear(hidden_dim, hidden_dim), nn.ReLU(),
-        )  # fmt: skip
+            nn.Linear(3 * encoder_dim, hidden_dim),
+            nn.ReLU(),
+            nn.Linear(hidden_dim, hidden_dim),
+            nn.ReLU(),
+            nn.Linear(hidden_dim, hidden_dim),
+            nn.ReLU(),
+        )
         self.hidden_dim = hidden_dim
         self.lstm = nn.LSTM(hidden_dim, hidden_dim, batch_first=True) if self.recurrent else None
         self.heads = nn.ModuleList(
@@ -99,8 +101,9 @@ class ConfuciuXPolicy(TorchRLModule):
         """
         if hidden.shape[1] == 1:
             lstm = self.lstm
-            h, c = torch.lstm_cell(hidden[:, 0], (h, c), lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0,
-                                   lstm.bias_hh_l0)  # fmt: skip
+            h, c = torch.lstm_cell(
+                hidden[:, 0], (h, c), lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0
+            )
             return h.unsqueeze(1), (h, c)
         hidden, (h, c) = self.lstm(hidden, (h.unsqueeze(0).contiguous(), c.unsqueeze(0).contiguous()))
         return hidden, (h.squeeze(0), c.squeeze(0))

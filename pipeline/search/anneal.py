@@ -70,8 +70,13 @@ def neighbour(
             return result
 
 
-def accept(current: Evaluation, candidate: Evaluation, fitness: tuple[float, float], temperature: float,
-           rng: np.random.Generator) -> bool:
+def accept(
+    current: Evaluation,
+    candidate: Evaluation,
+    fitness: tuple[float, float],
+    temperature: float,
+    rng: np.random.Generator,
+) -> bool:
     """Metropolis test of a candidate against the current design (one design each).
 
     Args:
@@ -117,7 +122,10 @@ def search(
     """
     budget = check_budget(budget, "anneal")
     max_step, initial_temperature, final_temperature = (
-        settings.max_step, settings.initial_temperature, settings.final_temperature)
+        settings.max_step,
+        settings.initial_temperature,
+        settings.final_temperature,
+    )
     if max_step < 1 or not (initial_temperature > 0 and final_temperature > 0):
         raise ConfXError(
             f"anneal: need max_step >= 1 and positive temperatures, got max_step={max_step}, "

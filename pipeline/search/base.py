@@ -87,9 +87,7 @@ class BestTracker:
         running = np.minimum.accumulate(np.minimum(fitness, self.best_fitness))
         improved = np.flatnonzero(running < np.concatenate([[self.best_fitness], running[:-1]]))
         for i in improved:
-            self.curve.append(
-                (first_count + int(i) + 1, self.problem.cost_model_calls, float(evaluation.objective[i]))
-            )
+            self.curve.append((first_count + int(i) + 1, self.problem.cost_model_calls, float(evaluation.objective[i])))
         if len(improved):
             best = improved[-1]
             self.best_fitness = float(fitness[best])

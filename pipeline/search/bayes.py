@@ -103,7 +103,10 @@ def search(
     """
     budget = check_budget(budget, "bo")
     n_startup_trials, multivariate, n_ei_candidates = (
-        settings.n_startup_trials, settings.multivariate, settings.n_ei_candidates)
+        settings.n_startup_trials,
+        settings.multivariate,
+        settings.n_ei_candidates,
+    )
     if n_startup_trials < 0 or n_ei_candidates < 1:
         raise ConfXError(
             f"bo: need n_startup_trials >= 0 and n_ei_candidates >= 1, got {n_startup_trials}, {n_ei_candidates}"

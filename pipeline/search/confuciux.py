@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+
 @dataclass
 class RLOutcome:
     """Best design of an RL run and its curve (rows: episode, cost-model calls, objective)."""
@@ -43,8 +44,14 @@ class RLOutcome:
 def env_config(problem: Problem) -> dict:
     """The env config that rebuilds ``problem`` inside an env runner."""
     spec = problem.spec
-    return {"model": spec.model, "dataflow": spec.dataflow, "objective": spec.objective,
-            "constraint": spec.constraint, "mul": spec.mul, "space": spec.space}  # fmt: skip
+    return {
+        "model": spec.model,
+        "dataflow": spec.dataflow,
+        "objective": spec.objective,
+        "constraint": spec.constraint,
+        "mul": spec.mul,
+        "space": spec.space,
+    }
 
 
 def reinforce_config(problem: Problem, settings: RLSettings, seed: int, *, episodes: int = 0) -> ReinforceConfig:
@@ -97,14 +104,20 @@ def run_rl_stage(
     # Batch-1 inference of a small net: extra intra-op threads only add synchronisation (10x slower here).
     torch.set_num_threads(1)
     algo = reinforce_config(problem, settings, seed, episodes=episodes).build_algo()
-    return train_episodes(algo, problem, episodes=episodes, episode_log=lambda: algo.episode_log, label="RL",
-                          progress=progress)  # fmt: skip
+    return train_episodes(
+        algo, problem, episodes=episodes, episode_log=lambda: algo.episode_log, label="RL", progress=progress
+    )
 
 
 def train_episodes(
-    algo: Any, problem: Problem, *, episodes: int, episode_log: Callable[[], Any], label: str,
+    algo: Any,
+    problem: Problem,
+    *,
+    episodes: int,
+    episode_log: Callable[[], Any],
+    label: str,
     progress: Progress | None,
-) -> RLOutcome:  # fmt: skip
+) -> RLOutcome:
     """Train an RLlib algorithm until ``episodes`` episodes ran, then stop it.
 
     The envs' memos are merged into ``problem`` and the episodes added to its
@@ -125,12 +138,18 @@ def train_episodes(
             if log is None:
                 continue
             calls = env_cost_model_calls(algo)
-            curve.extend((e, calls, obj) for e, obj in log.curve[len(curve):])
+            curve.extend((e, calls, obj) for e, obj in log.curve[len(curve) :])
             if progress and (time.perf_counter() - last_print > 2 or log.episodes >= episodes):
-                progress({"message": f"{label} episode {log.episodes}/{episodes}: best {log.best_objective:.6g}, "
-                                     f"{log.successes} successful, {calls:,} cost-model calls",
-                          "stage": "rl", "best_objective": log.best_objective,
-                          "model_evaluations": problem.model_evaluations + log.episodes, "cost_model_calls": calls})
+                progress(
+                    {
+                        "message": f"{label} episode {log.episodes}/{episodes}: best {log.best_objective:.6g}, "
+                        f"{log.successes} successful, {calls:,} cost-model calls",
+                        "stage": "rl",
+                        "best_objective": log.best_objective,
+                        "model_evaluations": problem.model_evaluations + log.episodes,
+                        "cost_model_calls": calls,
+                    }
+                )
                 last_print = time.perf_counter()
         for cells in take_env_memo_cells(algo):
             problem.memo.merge(cells)
@@ -166,8 +185,7 @@ def search(
     """
     tracker = BestTracker(problem)
     rl_episodes = epochs * 2 // 3
-    outcome = run_rl_stage(problem, episodes=rl_episodes, seed=seed, settings=settings.rl,
-                           progress=progress)  # fmt: skip
+    outcome = run_rl_stage(problem, episodes=rl_episodes, seed=seed, settings=settings.rl, progress=progress)
     adopt_rl_outcome(tracker, problem, outcome)
     if outcome.design is None:
         return tracker.result("confuciux", seed, note="the RL stage found no design within the budget; GA skipped")
@@ -175,13 +193,26 @@ def search(
 
     def report(generation: int) -> None:
         if progress and (generation % 20 == 0 or generation == generations):
-            progress({"message": f"GA generation {generation}/{generations}: best {tracker.best_objective:.6g}, "
-                                 f"{problem.model_evaluations:,} model evaluations",
-                      "stage": "ga", "best_objective": tracker.best_objective,
-                      "model_evaluations": problem.model_evaluations, "cost_model_calls": problem.cost_model_calls})
+            progress(
+                {
+                    "message": f"GA generation {generation}/{generations}: best {tracker.best_objective:.6g}, "
+                    f"{problem.model_evaluations:,} model evaluations",
+                    "stage": "ga",
+                    "best_objective": tracker.best_objective,
+                    "model_evaluations": problem.model_evaluations,
+                    "cost_model_calls": problem.cost_model_calls,
+                }
+            )
 
-    run_ga_stage(problem, outcome.design, generations=generations, rng=np.random.default_rng(seed), tracker=tracker,
-                 settings=settings.ga, on_generation=report)  # fmt: skip
+    run_ga_stage(
+        problem,
+        outcome.design,
+        generations=generations,
+        rng=np.random.default_rng(seed),
+        tracker=tracker,
+        settings=settings.ga,
+        on_generation=report,
+    )
     return tracker.result("confuciux", seed)
 
 
@@ -195,7 +226,6 @@ def search_reinforce(
 ) -> SearchResult:
     """The RL stage alone, for E episodes."""
     tracker = BestTracker(problem)
-    outcome = run_rl_stage(problem, episodes=epochs, seed=seed, settings=settings.rl,
-                           progress=progress)  # fmt: skip
+    outcome = run_rl_stage(problem, episodes=epochs, seed=seed, settings=settings.rl, progress=progress)
     adopt_rl_outcome(tracker, problem, outcome)
     return tracker.result("reinforce", seed)

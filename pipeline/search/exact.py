@@ -146,8 +146,10 @@ def build_option_table(problem: Problem) -> OptionTable:
     valid, metrics = problem.layer_costs(designs)
     if not valid.any(axis=0).all():
         dead = np.flatnonzero(~valid.any(axis=0)).tolist()
-        raise ConfXError(f"layers {dead} of {problem.layers.name!r} have no valid action in space "
-                         f"{problem.space.name!r}; widen the action space")
+        raise ConfXError(
+            f"layers {dead} of {problem.layers.name!r} have no valid action in space "
+            f"{problem.space.name!r}; widen the action space"
+        )
     return OptionTable(
         actions=actions,
         valid=valid,
@@ -345,11 +347,16 @@ def knapsack_milp(
     with warnings.catch_warnings():
         # scipy passes options it does not know (the gaps and tolerances) to HiGHS verbatim.
         warnings.filterwarnings("ignore", message="Unrecognized options detected", category=RuntimeWarning)
-        result = milp(term / term_scale, integrality=np.ones(len(term)), bounds=Bounds(0, 1),
-                      constraints=constraints, options=dict(HIGHS_OPTIONS))
+        result = milp(
+            term / term_scale,
+            integrality=np.ones(len(term)),
+            bounds=Bounds(0, 1),
+            constraints=constraints,
+            options=dict(HIGHS_OPTIONS),
+        )
     if result.x is None:
         raise ConfXError(f"the exact solver found no feasible design: {result.message}")
-    picks = [int(k[np.argmax(result.x[s:s + n])]) for k, s, n in zip(keep, starts, sizes, strict=True)]
+    picks = [int(k[np.argmax(result.x[s : s + n])]) for k, s, n in zip(keep, starts, sizes, strict=True)]
     return picks, result.status == 0, float(result.mip_dual_bound) * term_scale
 
 

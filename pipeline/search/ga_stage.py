@@ -100,8 +100,14 @@ def run_ga_stage(
         parents, parent_used = population[order].copy(), used[order]
         population = parents[np.arange(settings.population) % n_parents].copy()
         for i, individual in enumerate(population):
-            mutate(problem, individual, parent_used[i % n_parents], rng,
-                   mutation_range=mutation_range, tries=settings.mutation_tries)  # fmt: skip
+            mutate(
+                problem,
+                individual,
+                parent_used[i % n_parents],
+                rng,
+                mutation_range=mutation_range,
+                tries=settings.mutation_tries,
+            )
         self_crossover(population, rng, rate=settings.crossover_rate)
         population[0] = parents[0]
         evaluation = evaluate(population)

@@ -106,12 +106,12 @@ def search(
     while spent < budget:
         order = np.argsort(fitness, kind="stable")[:n_parents]
         parents, parent_fitness = population[order], fitness[order]
-        children = breed(parents, min(population_size - 1, budget - spent), rng, mutation_rate=mutation_rate,
-                         sizes=sizes)
+        children = breed(
+            parents, min(population_size - 1, budget - spent), rng, mutation_rate=mutation_rate, sizes=sizes
+        )
         population = np.concatenate([parents[:1], children])
         fitness = np.concatenate([parent_fitness[:1], evaluate_indices(problem, tracker, children)])
         spent += len(children)
         generations += 1
     logger.debug("ga ran %d generations on %d evaluations", generations, spent)
     return tracker.result("ga", seed, note=f"{generations} generations of {population_size}, {n_parents} parents")
-

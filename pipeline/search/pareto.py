@@ -37,8 +37,13 @@ def optimum_at(problem: Problem, table: OptionTable) -> dict[str, object]:
     """
     spec = problem.spec
     row: dict[str, object] = {
-        "model": problem.layers.name, "space": spec.space.name, "dataflow": spec.dataflow,
-        "objective": spec.objective, "constraint": spec.constraint, "mul": spec.mul, "budget": problem.budget,
+        "model": problem.layers.name,
+        "space": spec.space.name,
+        "dataflow": spec.dataflow,
+        "objective": spec.objective,
+        "constraint": spec.constraint,
+        "mul": spec.mul,
+        "budget": problem.budget,
     }
     try:
         result = solve_with_table(problem, table)
@@ -59,8 +64,7 @@ def group_front(
 
     The option table is built once, on the first budget's problem, and shared by all budgets.
     """
-    base = build_problem(model, dataflow=dataflow, objective=objective, constraint=constraint,
-                         mul=muls[0], space=space)
+    base = build_problem(model, dataflow=dataflow, objective=objective, constraint=constraint, mul=muls[0], space=space)
     table = build_option_table(base)
     rows = []
     for mul in muls:
@@ -101,8 +105,9 @@ def pareto_front(
         for objective in objectives:
             for constraint in constraints:
                 logger.info("pareto: %s %s %s %s over %d budgets", model, dataflow, objective, constraint, len(muls))
-                rows += group_front(model, muls, dataflow=dataflow, objective=objective,
-                                    constraint=constraint, space=space)
+                rows += group_front(
+                    model, muls, dataflow=dataflow, objective=objective, constraint=constraint, space=space
+                )
     return pd.DataFrame(rows, columns=PARETO_SCHEMA.names)
 
 

@@ -29,9 +29,7 @@ def _worker_problem(spec: ProblemSpec, layers: LayerTable) -> Problem:
 
 
 @ray.remote
-def _evaluate_chunk(
-    spec: ProblemSpec, layers: LayerTable, designs: NDArray[np.int64]
-) -> tuple[Evaluation, MemoCells]:
+def _evaluate_chunk(spec: ProblemSpec, layers: LayerTable, designs: NDArray[np.int64]) -> tuple[Evaluation, MemoCells]:
     problem = _worker_problem(spec, layers)
     evaluation = problem.evaluate(designs)
     return evaluation, problem.design_cells(designs)

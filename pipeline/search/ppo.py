@@ -44,14 +44,20 @@ def search(
         .environment(ConfuciuXEnv, env_config=env_config(problem))
         .env_runners(num_env_runners=0, batch_mode="complete_episodes")
         .learners(num_learners=0)
-        .training(lr=settings.lr, gamma=settings.gamma, train_batch_size_per_learner=steps,
-                  minibatch_size=settings.minibatch_episodes * problem.n_layers, num_epochs=settings.num_epochs)
+        .training(
+            lr=settings.lr,
+            gamma=settings.gamma,
+            train_batch_size_per_learner=steps,
+            minibatch_size=settings.minibatch_episodes * problem.n_layers,
+            num_epochs=settings.num_epochs,
+        )
         .callbacks(EpisodeLogCallback)
         .debugging(seed=seed, log_level="ERROR")
-    )  # fmt: skip
+    )
     tracker = BestTracker(problem)
     algo = config.build_algo()
-    outcome = train_episodes(algo, problem, episodes=epochs, episode_log=lambda: _best_logs(algo)[0], label="PPO",
-                             progress=progress)  # fmt: skip
+    outcome = train_episodes(
+        algo, problem, episodes=epochs, episode_log=lambda: _best_logs(algo)[0], label="PPO", progress=progress
+    )
     adopt_rl_outcome(tracker, problem, outcome)
     return tracker.result("ppo", seed)

@@ -154,8 +154,10 @@ class SweepConfig(_Frozen):
 
         unknown = [n for n in networks if n not in builtin_networks() and not Path(n).is_file()]
         if unknown:
-            raise ValueError(f"unknown network(s) {unknown}: use built-in names ({', '.join(builtin_networks())}) "
-                             "or paths of existing CSV files")  # fmt: skip
+            raise ValueError(
+                f"unknown network(s) {unknown}: use built-in names ({', '.join(builtin_networks())}) "
+                "or paths of existing CSV files"
+            )
         return networks
 
 

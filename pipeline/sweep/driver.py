@@ -41,8 +41,9 @@ def exact_optima(config: SweepConfig) -> dict[Group, Optimum]:
     optima = {}
     for group in problem_groups(config):
         network, dataflow, objective, constraint, mul = group
-        problem = build_problem(network, dataflow=dataflow, objective=objective, constraint=constraint, mul=mul,
-                                space=config.space)  # fmt: skip
+        problem = build_problem(
+            network, dataflow=dataflow, objective=objective, constraint=constraint, mul=mul, space=config.space
+        )
         result = run_search(problem, "exact", seed=0)
         optima[group] = Optimum(result.objective_value if result.optimal else float("nan"), problem.budget)
     return optima
@@ -96,8 +97,10 @@ def _progress_callback(trials: dict[str, Trial], echo: Echo) -> Any:
                 return
             self.last = time.perf_counter()
             pending = n_trials - len(self.done) - len(self.failed) - len(self.running)
-            echo(f"[{len(self.done)} done, {len(self.failed)} failed, {len(self.running)} running, "
-                 f"{max(pending, 0)} pending of {n_trials}]")  # fmt: skip
+            echo(
+                f"[{len(self.done)} done, {len(self.failed)} failed, {len(self.running)} running, "
+                f"{max(pending, 0)} pending of {n_trials}]"
+            )
 
     def _planned(tune_trial: Any) -> Trial:
         return trials[tune_trial.config["trial_key"]]
@@ -221,8 +224,10 @@ def run_sweep(
     results_dir = storage.local_mirror(location)
     restoring = resume and tune.Tuner.can_restore(storage.join(location, TUNE_FOLDER))
     if storage.exists(storage.join(location, TUNE_FOLDER)) and not restoring:
-        raise ConfXError(f"sweep {config.name!r} already has results in {location}; "
-                         "continue it with --resume, or remove that folder to start over")  # fmt: skip
+        raise ConfXError(
+            f"sweep {config.name!r} already has results in {location}; "
+            "continue it with --resume, or remove that folder to start over"
+        )
     results_dir.mkdir(parents=True, exist_ok=True)
     trials = plan_trials(config)
     echo(f"sweep {config.name}: {len(trials)} grid trials; results in {location}")
@@ -232,10 +237,14 @@ def run_sweep(
         echo("warning: on a cluster, pass --tracking-uri http://<head>:5000 so that every node logs to one server")
     uri = tracking_uri or config.tracking.uri or default_tracking_uri(results_dir)
     experiment_id = ensure_experiment(uri, config.name)
-    parent = open_parent_run(uri, experiment_id, sweep_id=location, run_name=f"sweep-{config.name}",
-                             params={"config": config.model_dump_json(), "n_trials": len(trials),
-                                     "cost_model_version": COST_MODEL_VERSION},
-                             tags={"confx.sweep": config.name})  # fmt: skip
+    parent = open_parent_run(
+        uri,
+        experiment_id,
+        sweep_id=location,
+        run_name=f"sweep-{config.name}",
+        params={"config": config.model_dump_json(), "n_trials": len(trials), "cost_model_version": COST_MODEL_VERSION},
+        tags={"confx.sweep": config.name},
+    )
     start = time.perf_counter()
     optima = exact_optima(config)
     echo(f"exact optima of {len(optima)} problem groups in {time.perf_counter() - start:.1f} s")
@@ -261,9 +270,16 @@ def run_sweep(
     for path in [*written, report, *plots]:
         storage.upload(path, storage.join(location, path.name))
     n_failed = int((table["status"] != "ok").sum())
-    close_parent_run(uri, parent, status="FINISHED" if n_failed == 0 else "FAILED",
-                     artifact_files=[report, *plots, written[0]],
-                     metrics={"trials_ok": len(table) - n_failed, "trials_failed": n_failed,
-                              "wall_time_s": time.perf_counter() - start})  # fmt: skip
+    close_parent_run(
+        uri,
+        parent,
+        status="FINISHED" if n_failed == 0 else "FAILED",
+        artifact_files=[report, *plots, written[0]],
+        metrics={
+            "trials_ok": len(table) - n_failed,
+            "trials_failed": n_failed,
+            "wall_time_s": time.perf_counter() - start,
+        },
+    )
     echo(f"sweep {config.name}: {len(table) - n_failed} trials ok, {n_failed} failed")
     return SweepOutcome(location, results_dir, table, parent, uri, report)

@@ -51,14 +51,17 @@ def group_summary(trials: pd.DataFrame) -> pd.DataFrame:
     ok = trials[(trials["status"] == "ok") & trials["feasible"].fillna(False).astype(bool)].copy()
     ok["signed"] = np.where(ok["sense"] == "max", -ok["objective_value"], ok["objective_value"])
     grouped = ok.groupby(GROUP_COLUMNS, observed=True)
-    summary = pd.DataFrame({
-        "sense": grouped["sense"].first(),
-        "best_objective": grouped["signed"].min(),
-        "best_gap": grouped["gap"].min(),
-        "wall_time_s": grouped["wall_time_s"].sum(),
-    })  # fmt: skip
-    summary["best_objective"] = np.where(summary["sense"] == "max", -summary["best_objective"],
-                                         summary["best_objective"])  # fmt: skip
+    summary = pd.DataFrame(
+        {
+            "sense": grouped["sense"].first(),
+            "best_objective": grouped["signed"].min(),
+            "best_gap": grouped["gap"].min(),
+            "wall_time_s": grouped["wall_time_s"].sum(),
+        }
+    )
+    summary["best_objective"] = np.where(
+        summary["sense"] == "max", -summary["best_objective"], summary["best_objective"]
+    )
     return summary
 
 
@@ -74,18 +77,28 @@ def compare_nights(previous: pd.DataFrame, current: pd.DataFrame, tolerances: Ni
         Columns ``<metric>_previous``, ``<metric>_current`` for the three metrics,
         ``regressed`` (bool) and ``reasons`` (text).
     """
-    joined = group_summary(current).merge(group_summary(previous), how="left", left_index=True, right_index=True,
-                                          suffixes=("_current", "_previous")).reset_index()  # fmt: skip
+    joined = (
+        group_summary(current)
+        .merge(
+            group_summary(previous), how="left", left_index=True, right_index=True, suffixes=("_current", "_previous")
+        )
+        .reset_index()
+    )
     reasons = [[] for _ in range(len(joined))]
-    worse = np.where(joined["sense_current"] == "max",
-                     joined["best_objective_previous"] - joined["best_objective_current"],
-                     joined["best_objective_current"] - joined["best_objective_previous"])  # fmt: skip
+    worse = np.where(
+        joined["sense_current"] == "max",
+        joined["best_objective_previous"] - joined["best_objective_current"],
+        joined["best_objective_current"] - joined["best_objective_previous"],
+    )
     checks = [
         ("objective", tolerances.objective_tolerance, worse / np.abs(joined["best_objective_previous"])),
         ("gap", tolerances.gap_tolerance, joined["best_gap_current"] - joined["best_gap_previous"]),
-        ("wall time", tolerances.wall_time_tolerance,
-         joined["wall_time_s_current"] / joined["wall_time_s_previous"] - 1),
-    ]  # fmt: skip
+        (
+            "wall time",
+            tolerances.wall_time_tolerance,
+            joined["wall_time_s_current"] / joined["wall_time_s_previous"] - 1,
+        ),
+    ]
     for label, tolerance, change in checks:
         if tolerance is None:
             continue
@@ -105,12 +118,21 @@ def nightly_markdown(date: dt.date, previous: Path | None, comparison: pd.DataFr
         lines.append("No earlier night to compare with: this night is the baseline.")
     else:
         regressed = comparison[comparison["regressed"]]
-        lines.append(f"Compared with {previous.name}: {len(regressed)} of {len(comparison)} groups regressed; "
-                     f"{failed} trial(s) failed.")  # fmt: skip
+        lines.append(
+            f"Compared with {previous.name}: {len(regressed)} of {len(comparison)} groups regressed; "
+            f"{failed} trial(s) failed."
+        )
         if len(regressed):
             lines += ["", "## Regressions", "", markdown_table(regressed[GROUP_COLUMNS + ["reasons"]])]
-        columns = GROUP_COLUMNS + ["best_objective_previous", "best_objective_current", "best_gap_previous",
-                                   "best_gap_current", "wall_time_s_previous", "wall_time_s_current", "regressed"]
+        columns = GROUP_COLUMNS + [
+            "best_objective_previous",
+            "best_objective_current",
+            "best_gap_previous",
+            "best_gap_current",
+            "wall_time_s_previous",
+            "wall_time_s_current",
+            "regressed",
+        ]
         lines += ["", "## All groups", "", markdown_table(comparison[columns])]
     return "\n".join(lines) + "\n"
 
@@ -124,19 +146,26 @@ class NightlyOutcome:
 
 
 def run_nightly(
-    config: SweepConfig, *, date: dt.date, address: str | None = None, tracking_uri: str | None = None,
+    config: SweepConfig,
+    *,
+    date: dt.date,
+    address: str | None = None,
+    tracking_uri: str | None = None,
     echo: Any = print,
-) -> NightlyOutcome:  # fmt: skip
+) -> NightlyOutcome:
     """Run (or resume) the scan of one date, compare it with the previous night, write and log the report."""
     from confx.pipeline.results.tracking import close_parent_run
     from confx.pipeline.sweep.driver import run_sweep
 
     if "://" in config.results_dir:
-        raise ConfXError(f"results_dir {config.results_dir!r} is a URI; the nightly scan compares nights in a "
-                         "folder: give a path every node mounts, e.g. /mnt/confx/results")  # fmt: skip
+        raise ConfXError(
+            f"results_dir {config.results_dir!r} is a URI; the nightly scan compares nights in a "
+            "folder: give a path every node mounts, e.g. /mnt/confx/results"
+        )
     folder = night_folder(config, date)
-    outcome = run_sweep(config, address=address, tracking_uri=tracking_uri, resume=True, results_folder=folder,
-                        echo=echo)  # fmt: skip
+    outcome = run_sweep(
+        config, address=address, tracking_uri=tracking_uri, resume=True, results_folder=folder, echo=echo
+    )
     previous = previous_night(config, date)
     comparison = None
     if previous is not None:
@@ -146,8 +175,13 @@ def run_nightly(
     report = folder / "nightly_report.md"
     report.write_text(nightly_markdown(date, previous, comparison, failed))
     regressions = 0 if comparison is None else int(comparison["regressed"].sum())
-    close_parent_run(outcome.tracking_uri, outcome.parent_run_id, status="FINISHED" if not failed else "FAILED",
-                     artifact_files=[report], metrics={"regressions": regressions})  # fmt: skip
+    close_parent_run(
+        outcome.tracking_uri,
+        outcome.parent_run_id,
+        status="FINISHED" if not failed else "FAILED",
+        artifact_files=[report],
+        metrics={"regressions": regressions},
+    )
     echo(f"nightly {date}: {regressions} regression(s), {failed} failed trial(s); report {report}")
     return NightlyOutcome(folder, regressions, failed, report)
 

@@ -92,16 +92,35 @@ class Trial:
     def to_record(self) -> dict[str, Any]:
         """The trial as plain JSON values (written beside its outputs)."""
         return {
-            "network": self.network, "dataflow": self.dataflow, "objective": self.objective,
-            "constraint": self.constraint, "mul": self.mul, "space": self.space, "algorithm": self.algorithm,
-            "seed": self.seed, "budget": self.budget, "epochs": self.epochs, "settings": dict(self.settings),
+            "network": self.network,
+            "dataflow": self.dataflow,
+            "objective": self.objective,
+            "constraint": self.constraint,
+            "mul": self.mul,
+            "space": self.space,
+            "algorithm": self.algorithm,
+            "seed": self.seed,
+            "budget": self.budget,
+            "epochs": self.epochs,
+            "settings": dict(self.settings),
         }
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> Trial:
         """Rebuild a trial from :meth:`to_record`'s output."""
-        names = ("network", "dataflow", "objective", "constraint", "mul", "space", "algorithm", "seed", "budget",
-                 "epochs", "settings")
+        names = (
+            "network",
+            "dataflow",
+            "objective",
+            "constraint",
+            "mul",
+            "space",
+            "algorithm",
+            "seed",
+            "budget",
+            "epochs",
+            "settings",
+        )
         return cls(**{name: record[name] for name in names})
 
 
@@ -122,8 +141,19 @@ def settings_grid(entry: AlgorithmEntry) -> list[dict[str, Any]]:
 
 def _trial(group: Group, config: SweepConfig, entry: AlgorithmEntry, seed: int, settings: Mapping[str, Any]) -> Trial:
     network, dataflow, objective, constraint, mul = group
-    return Trial(network, dataflow, objective, constraint, mul, config.space, entry.name, int(seed), entry.budget,
-                 entry.epochs, dict(settings))
+    return Trial(
+        network,
+        dataflow,
+        objective,
+        constraint,
+        mul,
+        config.space,
+        entry.name,
+        int(seed),
+        entry.budget,
+        entry.epochs,
+        dict(settings),
+    )
 
 
 def plan_trials(config: SweepConfig) -> list[Trial]:
@@ -150,8 +180,9 @@ def plan_trials(config: SweepConfig) -> list[Trial]:
 
 def tuning_base_trials(config: SweepConfig, entry: AlgorithmEntry) -> list[Trial]:
     """The problems (x seeds) every Optuna sample of a tuned algorithm is run on."""
-    return [_trial(group, config, entry, seed, entry.settings) for group in problem_groups(config)
-            for seed in config.seeds]
+    return [
+        _trial(group, config, entry, seed, entry.settings) for group in problem_groups(config) for seed in config.seeds
+    ]
 
 
 def gap(objective_value: float, optimum: float, sense: str) -> float:

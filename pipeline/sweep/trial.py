@@ -134,10 +134,23 @@ def _search_and_record(trial: Trial, context: SweepContext, report: Progress) ->
     location = storage.join(context.location, TRIALS_FOLDER, trial.key)
     out = Path(tempfile.mkdtemp(prefix="confx-trial-") if storage.is_remote(location) else location)
     optimum = context.optima[trial.group].value
-    problem = build_problem(trial.network, dataflow=trial.dataflow, objective=trial.objective,
-                            constraint=trial.constraint, mul=trial.mul, space=trial.space)  # fmt: skip
-    result = run_search(problem, trial.algorithm, seed=trial.seed, budget=trial.budget, epochs=trial.epochs,
-                        settings=_search_settings(trial, context), progress=report)  # fmt: skip
+    problem = build_problem(
+        trial.network,
+        dataflow=trial.dataflow,
+        objective=trial.objective,
+        constraint=trial.constraint,
+        mul=trial.mul,
+        space=trial.space,
+    )
+    result = run_search(
+        problem,
+        trial.algorithm,
+        seed=trial.seed,
+        budget=trial.budget,
+        epochs=trial.epochs,
+        settings=_search_settings(trial, context),
+        progress=report,
+    )
     write_search(problem, result, out)
     summary = summary_dict(problem, result)
     final = {
@@ -150,9 +163,15 @@ def _search_and_record(trial: Trial, context: SweepContext, report: Progress) ->
         "wall_time_s": result.wall_time_s,
     }
     run_id = _log_trial(
-        trial, context, summary=summary, curve=curve_frame(result), solution=solution_frame(problem, result.design),
-        extra_metrics={"gap": final["gap"], "optimum": final["optimum"]}, status="FINISHED", error=None,
-    )  # fmt: skip
+        trial,
+        context,
+        summary=summary,
+        curve=curve_frame(result),
+        solution=solution_frame(problem, result.design),
+        extra_metrics={"gap": final["gap"], "optimum": final["optimum"]},
+        status="FINISHED",
+        error=None,
+    )
     record = {**final, "run_id": run_id, "node_id": _node_id(), "trial": trial.to_record()}
     (out / RECORD_FILE).write_text(json.dumps(record, default=str))
     storage.upload(out, location)
@@ -207,7 +226,8 @@ def _log_trial(
 
 def _log_failed_trial(trial: Trial, context: SweepContext, error: str) -> None:
     try:
-        _log_trial(trial, context, summary={}, curve=None, solution=None, extra_metrics={}, status="FAILED",
-                   error=error)  # fmt: skip
+        _log_trial(
+            trial, context, summary={}, curve=None, solution=None, extra_metrics={}, status="FAILED", error=error
+        )
     except Exception:  # tracking must never hide the trial's own error
         logger.exception("could not record the failure of %s in MLflow", trial.key)

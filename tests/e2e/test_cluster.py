@@ -41,13 +41,27 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE = ROOT / "conf" / "smoke.yaml"
-UPLOAD_EXCLUDES = [".venv", ".git", "results", "mlflow.db", "mlruns", "*.egg-info", ".hypothesis", ".pytest_cache",
-                   ".ruff_cache", "tests/data"]  # fmt: skip
+UPLOAD_EXCLUDES = [
+    ".venv",
+    ".git",
+    "results",
+    "mlflow.db",
+    "mlruns",
+    "*.egg-info",
+    ".hypothesis",
+    ".pytest_cache",
+    ".ruff_cache",
+    "tests/data",
+]
 """Kept out of the job's working-directory upload (the venv alone is about 2 GB)."""
 LOCAL_STORE_NAMES = ("mlflow.db", "mlruns", "mlartifacts")
 """What MLflow's embedded (node-local) default store leaves behind."""
-QUIET_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0", "MLFLOW_DISABLE_TELEMETRY": "true",
-             "DO_NOT_TRACK": "true"}  # fmt: skip
+QUIET_ENV = {
+    "RAY_AUTH_MODE": "disabled",
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "true",
+}
 """One auth mode for every process, and no usage reports leaving the machine."""
 
 
@@ -91,8 +105,14 @@ class LocalCluster:
         with log.open("a") as out:  # ray start's daemons inherit its stdout: a pipe would never close
             out.write(f"$ ray {' '.join(args)}\n")
             out.flush()
-            return subprocess.run([str(Path(sys.executable).parent / "ray"), *args], env=self.env, stdout=out,
-                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=timeout)  # fmt: skip
+            return subprocess.run(
+                [str(Path(sys.executable).parent / "ray"), *args],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                timeout=timeout,
+            )
 
     def log_tail(self, n_chars: int = 4000) -> str:
         return (self.temp_dir / "commands.log").read_text()[-n_chars:]
@@ -136,26 +156,42 @@ def stop_cluster_processes(temp_dir: Path, *, grace_s: float = 15) -> list[psuti
 
 
 @contextmanager
-def local_cluster(n_nodes: int, *, cpus_per_node: int = 1, memory_gib: float = 2.0,
-                  object_store_mib: int = 300) -> Iterator[LocalCluster]:  # fmt: skip
+def local_cluster(
+    n_nodes: int, *, cpus_per_node: int = 1, memory_gib: float = 2.0, object_store_mib: int = 300
+) -> Iterator[LocalCluster]:
     """Start ``n_nodes`` raylets of ``cpus_per_node`` CPUs on this host; stop them all on exit.
 
     Each raylet is told its memory and object store: by default each would claim the whole host.
     """
     temp_dir = Path(tempfile.mkdtemp(prefix="cxrc-", dir="/tmp"))  # short: Ray's socket paths must fit 107 chars
     cluster = LocalCluster(temp_dir, cluster_env(), free_port(), free_port())
-    sizes = [f"--num-cpus={cpus_per_node}", f"--memory={int(memory_gib * 1024**3)}",
-             f"--object-store-memory={object_store_mib * 1024**2}", "--disable-usage-stats"]  # fmt: skip
+    sizes = [
+        f"--num-cpus={cpus_per_node}",
+        f"--memory={int(memory_gib * 1024**3)}",
+        f"--object-store-memory={object_store_mib * 1024**2}",
+        "--disable-usage-stats",
+    ]
     try:
-        head = cluster.ray("start", "--head", f"--port={cluster.gcs_port}", "--dashboard-host=127.0.0.1",
-                           f"--dashboard-port={cluster.dashboard_port}", f"--ray-client-server-port={free_port()}",
-                           f"--dashboard-agent-listen-port={free_port()}", f"--temp-dir={temp_dir / 'head'}",
-                           *sizes)  # fmt: skip
+        head = cluster.ray(
+            "start",
+            "--head",
+            f"--port={cluster.gcs_port}",
+            "--dashboard-host=127.0.0.1",
+            f"--dashboard-port={cluster.dashboard_port}",
+            f"--ray-client-server-port={free_port()}",
+            f"--dashboard-agent-listen-port={free_port()}",
+            f"--temp-dir={temp_dir / 'head'}",
+            *sizes,
+        )
         assert head.returncode == 0, cluster.log_tail()
         for index in range(1, n_nodes):
-            worker = cluster.ray("start", f"--address=127.0.0.1:{cluster.gcs_port}",
-                                 f"--temp-dir={temp_dir}/node{index}", f"--dashboard-agent-listen-port={free_port()}",
-                                 *sizes)  # fmt: skip
+            worker = cluster.ray(
+                "start",
+                f"--address=127.0.0.1:{cluster.gcs_port}",
+                f"--temp-dir={temp_dir}/node{index}",
+                f"--dashboard-agent-listen-port={free_port()}",
+                *sizes,
+            )
             assert worker.returncode == 0, cluster.log_tail()
         wait_for_nodes(cluster, n_nodes)
         yield cluster
@@ -187,13 +223,33 @@ def mlflow_server(folder: Path) -> Iterator[str]:
     """An MLflow server on 127.0.0.1 with its store in ``folder``; yields its URI, kills its process group."""
     folder.mkdir(parents=True)
     port = free_port()
-    command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
-               "--artifacts-destination", str(folder / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
-               "--workers", "1"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{folder / 'mlflow.db'}",
+        "--artifacts-destination",
+        str(folder / "artifacts"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
     env = {**cluster_env(), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     with (folder / "server.log").open("w") as log:
-        server = subprocess.Popen(command, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+        server = subprocess.Popen(
+            command,
+            cwd=folder,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     try:
         uri = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 120
@@ -221,9 +277,16 @@ def mlflow_server(folder: Path) -> Iterator[str]:
 def _write_config(tmp_path: Path) -> Path:
     """Seven 1-CPU trials: three ConfuciuX searches long enough that both nodes work at once."""
     data = yaml.safe_load(SMOKE.read_text())
-    data.update(name="cluster", seeds=[0, 1, 2], results_dir=str(tmp_path / "not-used"),
-                algorithms=[{"name": "exact"}, {"name": "random", "budget": 2000},
-                            {"name": "confuciux", "epochs": 30, "settings": {"updates_per_iteration": 2}}])  # fmt: skip
+    data.update(
+        name="cluster",
+        seeds=[0, 1, 2],
+        results_dir=str(tmp_path / "not-used"),
+        algorithms=[
+            {"name": "exact"},
+            {"name": "random", "budget": 2000},
+            {"name": "confuciux", "epochs": 30, "settings": {"updates_per_iteration": 2}},
+        ],
+    )
     path = tmp_path / "cluster.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
@@ -244,10 +307,23 @@ def test_a_job_sweep_runs_on_both_nodes_and_tracks_every_trial_on_the_server(tmp
 
     with local_cluster(2) as cluster, mlflow_server(tmp_path / "server") as uri:
         runtime_env = {"excludes": UPLOAD_EXCLUDES, "env_vars": QUIET_ENV}
-        submitted = cluster.ray("job", "submit", f"--address={cluster.dashboard_url}", "--submission-id=confx-cluster",
-                                f"--working-dir={ROOT}", f"--runtime-env-json={json.dumps(runtime_env)}", "--",
-                                "python", "cluster/run_sweep.py", str(config), "--tracking-uri", uri,
-                                "--results-dir", str(shared), timeout=900)  # fmt: skip
+        submitted = cluster.ray(
+            "job",
+            "submit",
+            f"--address={cluster.dashboard_url}",
+            "--submission-id=confx-cluster",
+            f"--working-dir={ROOT}",
+            f"--runtime-env-json={json.dumps(runtime_env)}",
+            "--",
+            "python",
+            "cluster/run_sweep.py",
+            str(config),
+            "--tracking-uri",
+            uri,
+            "--results-dir",
+            str(shared),
+            timeout=900,
+        )
         with urllib.request.urlopen(f"{cluster.dashboard_url}/api/jobs/confx-cluster", timeout=10) as response:
             job = json.load(response)
         assert submitted.returncode == 0 and job["status"] == "SUCCEEDED", cluster.log_tail()

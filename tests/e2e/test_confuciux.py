@@ -56,8 +56,9 @@ def test_ga_stage_never_worse_than_its_seed_and_within_budget(local_ray):
         seen.append((population.copy(), evaluation))
         return evaluation
 
-    run_ga_stage(problem, outcome.design, generations=15, rng=np.random.default_rng(0), tracker=tracker,
-                 evaluate=evaluate)  # fmt: skip
+    run_ga_stage(
+        problem, outcome.design, generations=15, rng=np.random.default_rng(0), tracker=tracker, evaluate=evaluate
+    )
     assert tracker.best_objective <= outcome.objective
     assert tracker.best_used <= problem.budget
     final = problem.evaluate(tracker.best_design, count=False)

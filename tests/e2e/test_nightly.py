@@ -18,15 +18,24 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _nightly(config: Path, date: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "confx.pipeline.cli", "nightly", str(config), "--date", date],
-                          cwd=cwd, env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "confx.pipeline.cli", "nightly", str(config), "--date", date],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_two_nights_flag_exactly_the_regressed_group_and_a_rerun_adds_nothing(tmp_path):
     data = yaml.safe_load((ROOT / "conf" / "smoke.yaml").read_text())
-    data.update(name="nightly", results_dir=str(tmp_path / "results"),
-                algorithms=[{"name": "exact"}, {"name": "random", "budget": 40}, {"name": "anneal", "budget": 40}],
-                nightly={"objective_tolerance": 0.01, "gap_tolerance": 0.01, "wall_time_tolerance": None})
+    data.update(
+        name="nightly",
+        results_dir=str(tmp_path / "results"),
+        algorithms=[{"name": "exact"}, {"name": "random", "budget": 40}, {"name": "anneal", "budget": 40}],
+        nightly={"objective_tolerance": 0.01, "gap_tolerance": 0.01, "wall_time_tolerance": None},
+    )
     config = tmp_path / "nightly.yaml"
     config.write_text(yaml.safe_dump(data))
     nights = tmp_path / "results" / "nightly"

@@ -29,8 +29,14 @@ SMOKE = ROOT / "conf" / "smoke.yaml"
 
 def _confx(*args: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "confx.pipeline.cli", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=timeout)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "confx.pipeline.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def _write_config(tmp_path: Path, **changes: object) -> Path:
@@ -84,8 +90,14 @@ def test_resume_after_sigkill_gives_exactly_the_planned_trials(tmp_path):
     config_path = _write_config(tmp_path, name="resume", seeds=[0, 1, 2], results_dir=str(tmp_path / "results"))
     results = tmp_path / "results" / "resume"
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(ROOT)}
-    driver = subprocess.Popen([sys.executable, "-m", "confx.pipeline.cli", "sweep", str(config_path)], cwd=tmp_path,
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "confx.pipeline.cli", "sweep", str(config_path)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.time() + 300
     while time.time() < deadline and len(list(results.glob("trials/*/trial.json"))) < 2:
         time.sleep(0.5)
@@ -109,8 +121,9 @@ def test_resume_after_sigkill_gives_exactly_the_planned_trials(tmp_path):
 
 def test_a_failing_trial_is_retried_then_recorded_and_the_others_finish(tmp_path):
     algorithms = [{"name": "exact"}, {"name": "random", "budget": 20, "settings": {"batch_size": 0}}]
-    config_path = _write_config(tmp_path, name="failing", algorithms=algorithms, max_failures=1,
-                                results_dir=str(tmp_path / "results"))  # fmt: skip
+    config_path = _write_config(
+        tmp_path, name="failing", algorithms=algorithms, max_failures=1, results_dir=str(tmp_path / "results")
+    )
     done = _confx("sweep", str(config_path), cwd=tmp_path)
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
     results = tmp_path / "results" / "failing"
@@ -143,12 +156,20 @@ def test_bad_configs_exit_2_naming_the_key(tmp_path, change, expected):
 
 
 def test_settings_searched_with_optuna_are_recorded_per_search(tmp_path):
-    algorithms = [{"name": "exact"},
-                  {"name": "anneal", "budget": 60,
-                   "tune": {"num_samples": 3, "space": {"initial_temperature": {"loguniform": [0.001, 0.1]},
-                                                        "max_step": {"randint": [1, 3]}}}}]  # fmt: skip
-    config_path = _write_config(tmp_path, name="tuned", algorithms=algorithms, muls=[0.3, 0.5],
-                                results_dir=str(tmp_path / "results"))  # fmt: skip
+    algorithms = [
+        {"name": "exact"},
+        {
+            "name": "anneal",
+            "budget": 60,
+            "tune": {
+                "num_samples": 3,
+                "space": {"initial_temperature": {"loguniform": [0.001, 0.1]}, "max_step": {"randint": [1, 3]}},
+            },
+        },
+    ]
+    config_path = _write_config(
+        tmp_path, name="tuned", algorithms=algorithms, muls=[0.3, 0.5], results_dir=str(tmp_path / "results")
+    )
     done = _confx("sweep", str(config_path), cwd=tmp_path)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "tuned anneal: best mean gap" in done.stdout
@@ -164,8 +185,15 @@ def test_results_can_live_at_a_filesystem_uri(tmp_path):
     shared = tmp_path / "shared"
     algorithms = [{"name": "exact"}, {"name": "random", "budget": 30}]
     config_path = _write_config(tmp_path, name="remote", algorithms=algorithms)
-    done = _confx("sweep", str(config_path), "--results-dir", f"file://{shared}",
-                  "--tracking-uri", f"sqlite:///{tmp_path / 'tracking.db'}", cwd=tmp_path)  # fmt: skip
+    done = _confx(
+        "sweep",
+        str(config_path),
+        "--results-dir",
+        f"file://{shared}",
+        "--tracking-uri",
+        f"sqlite:///{tmp_path / 'tracking.db'}",
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     trials = pd.read_parquet(shared / "remote" / "trials.parquet")
     assert len(trials) == 2 and (trials["status"] == "ok").all()

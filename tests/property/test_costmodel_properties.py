@@ -57,11 +57,7 @@ def test_invalid_exactly_on_the_spec_rule(layer, df, ktile, num_pe):
 
 
 @settings(max_examples=50, deadline=None)
-@given(
-    points=st.lists(
-        st.tuples(layers(), dataflow, st.integers(1, 128), st.integers(1, 12)), min_size=1, max_size=30
-    )
-)
+@given(points=st.lists(st.tuples(layers(), dataflow, st.integers(1, 128), st.integers(1, 12)), min_size=1, max_size=30))
 def test_batch_equals_one_point_at_a_time(points):
     batch = evaluate(
         np.array([p[0] for p in points]), [p[1] for p in points], [p[2] for p in points], [p[3] for p in points]

@@ -82,16 +82,26 @@ def test_every_ray_start_uses_token_auth_and_the_token_is_shared(name):
 def test_head_starts_the_mlflow_server_without_the_job_runner(name):
     server = next(c for c in _prepared(name)["head_start_ray_commands"] if "mlflow server" in c)
     assert "MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false" in server
-    for flag in ("--backend-store-uri sqlite:///", "--artifacts-destination", "--host 0.0.0.0", "--port 5000",
-                 "--workers 1"):  # fmt: skip
+    for flag in (
+        "--backend-store-uri sqlite:///",
+        "--artifacts-destination",
+        "--host 0.0.0.0",
+        "--port 5000",
+        "--workers 1",
+    ):
         assert flag in server
 
 
 @pytest.mark.parametrize("name", LAUNCHER_CONFIGS)
 def test_every_command_is_valid_shell(name):
     config = _prepared(name)
-    keys = ("initialization_commands", "head_setup_commands", "worker_setup_commands", "head_start_ray_commands",
-            "worker_start_ray_commands")  # fmt: skip
+    keys = (
+        "initialization_commands",
+        "head_setup_commands",
+        "worker_setup_commands",
+        "head_start_ray_commands",
+        "worker_start_ray_commands",
+    )
     for command in (c for key in keys for c in config[key]):
         checked = subprocess.run(["bash", "-n", "-c", command], capture_output=True, text=True)
         assert checked.returncode == 0, f"{command}\n{checked.stderr}"
@@ -123,6 +133,9 @@ def test_systemd_timer_starts_the_nightly_service():
 def test_entry_script_joins_the_cluster_it_runs_on():
     script = (CLUSTER / "run_sweep.py").read_text()
     assert '"confx.pipeline.cli", "sweep", *argv, "--address", "auto"' in script
-    refused = subprocess.run([sys.executable, str(CLUSTER / "run_sweep.py"), "conf/smoke.yaml", "--address", "x:1"],
-                             capture_output=True, text=True)  # fmt: skip
+    refused = subprocess.run(
+        [sys.executable, str(CLUSTER / "run_sweep.py"), "conf/smoke.yaml", "--address", "x:1"],
+        capture_output=True,
+        text=True,
+    )
     assert refused.returncode != 0 and "do not pass --address" in refused.stderr

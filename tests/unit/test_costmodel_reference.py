@@ -13,9 +13,7 @@ APPROX = ["energy_nj", "area", "power", "throughput"]
 
 
 def _evaluate_frame(frame: pd.DataFrame):
-    return evaluate(
-        frame[list("KCYXRST")].to_numpy(), frame["dataflow"].to_numpy(), frame["num_pe"], frame["ktile"]
-    )
+    return evaluate(frame[list("KCYXRST")].to_numpy(), frame["dataflow"].to_numpy(), frame["num_pe"], frame["ktile"])
 
 
 def test_valid_flag_agrees_on_every_reference_row(maestro_reference):
@@ -83,7 +81,10 @@ def test_spec_reference_vectors(vector):
     result = evaluate([K, C, Y, X, R, S, T], "dla" if df == "dpt" else df, P, B)
     assert result.valid[0]
     assert (result.runtime_cycles[0], result.num_macs[0], result.l1_bytes[0], result.l2_bytes[0]) == (
-        runtime, macs, l1, l2,
+        runtime,
+        macs,
+        l1,
+        l2,
     )
     got = (result.throughput[0], result.energy_nj[0], result.area[0], result.power[0])
     assert got == pytest.approx((thr, energy, area, power), rel=1e-5)

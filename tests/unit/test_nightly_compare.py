@@ -16,10 +16,23 @@ def _night(objectives: dict[str, float], wall: float = 10.0) -> pd.DataFrame:
     rows = []
     for algorithm, value in objectives.items():
         for seed, extra in ((0, 0.0), (1, 0.05)):
-            rows.append({"network": "resnet18", "dataflow": "dla", "objective": "latency", "constraint": "area",
-                         "mul": 0.5, "algorithm": algorithm, "seed": seed, "sense": "min",
-                         "objective_value": value * (1 + extra), "gap": value / 100.0 - 1 + extra,
-                         "wall_time_s": wall, "status": "ok", "feasible": True})  # fmt: skip
+            rows.append(
+                {
+                    "network": "resnet18",
+                    "dataflow": "dla",
+                    "objective": "latency",
+                    "constraint": "area",
+                    "mul": 0.5,
+                    "algorithm": algorithm,
+                    "seed": seed,
+                    "sense": "min",
+                    "objective_value": value * (1 + extra),
+                    "gap": value / 100.0 - 1 + extra,
+                    "wall_time_s": wall,
+                    "status": "ok",
+                    "feasible": True,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -48,8 +61,12 @@ def test_wall_time_is_only_flagged_when_a_tolerance_is_set():
 
 def test_failed_trials_and_new_groups_do_not_crash_the_comparison():
     previous = _night({"exact": 100.0})
-    current = pd.concat([_night({"exact": 100.0, "ppo": 120.0}),
-                         _night({"anneal": 1.0}).assign(status="failed", objective_value=float("nan"))])
+    current = pd.concat(
+        [
+            _night({"exact": 100.0, "ppo": 120.0}),
+            _night({"anneal": 1.0}).assign(status="failed", objective_value=float("nan")),
+        ]
+    )
     comparison = compare_nights(previous, current, Nightly())
     assert set(comparison["algorithm"]) == {"exact", "ppo"} and not comparison["regressed"].any()
     text = nightly_markdown(dt.date(2026, 11, 28), None, None, 1)

@@ -19,13 +19,33 @@ def trial(network: str, algorithm: str, seed: int, mul: float, value: float | No
     optimum = 1000.0 / mul
     gap = None if value is None else value / optimum - 1
     row = {
-        "sweep": "unit", "trial_key": f"{network}-{algorithm}-{mul}-{seed}",
-        "run_name": f"{network}_F-latency_C-area_Mul-{mul:g}_DF-dla_{algorithm}_s{seed}", "network": network,
-        "dataflow": "dla", "objective": "latency", "constraint": "area", "mul": mul, "space": "grid",
-        "algorithm": algorithm, "seed": seed, "settings": json.dumps({}), "objective_value": value, "sense": "min",
-        "optimum": optimum, "gap": gap, "constraint_used": 0.9 * mul, "budget": mul * 1e6, "feasible": True,
-        "optimal": algorithm == "exact", "model_evaluations": 100, "cost_model_calls": 1000, "wall_time_s": 0.5,
-        "status": "ok", "error": None, "run_id": f"run-{seed}", "node_id": "node-0",
+        "sweep": "unit",
+        "trial_key": f"{network}-{algorithm}-{mul}-{seed}",
+        "run_name": f"{network}_F-latency_C-area_Mul-{mul:g}_DF-dla_{algorithm}_s{seed}",
+        "network": network,
+        "dataflow": "dla",
+        "objective": "latency",
+        "constraint": "area",
+        "mul": mul,
+        "space": "grid",
+        "algorithm": algorithm,
+        "seed": seed,
+        "settings": json.dumps({}),
+        "objective_value": value,
+        "sense": "min",
+        "optimum": optimum,
+        "gap": gap,
+        "constraint_used": 0.9 * mul,
+        "budget": mul * 1e6,
+        "feasible": True,
+        "optimal": algorithm == "exact",
+        "model_evaluations": 100,
+        "cost_model_calls": 1000,
+        "wall_time_s": 0.5,
+        "status": "ok",
+        "error": None,
+        "run_id": f"run-{seed}",
+        "node_id": "node-0",
     }
     return {**row, **fields}
 
@@ -37,8 +57,18 @@ def trials() -> pd.DataFrame:
         for mul in (0.5, 1.0):
             rows.append(trial(network, "exact", 0, mul, 1000.0 / mul))
             rows += [trial(network, "ga", seed, mul, 1000.0 / mul * (1.1 + 0.1 * seed)) for seed in range(3)]
-    rows.append(trial("alexnet", "ga", 7, 0.5, None, status="failed", feasible=None,
-                      error="Traceback (most recent call last):\n  File x\nRuntimeError: worker lost"))
+    rows.append(
+        trial(
+            "alexnet",
+            "ga",
+            7,
+            0.5,
+            None,
+            status="failed",
+            feasible=None,
+            error="Traceback (most recent call last):\n  File x\nRuntimeError: worker lost",
+        )
+    )
     rows.append(trial("alexnet", "confuciux", 0, 0.5, None, status="failed", error="ConfXError: bad config\nmore"))
     frame = pd.DataFrame(rows)
     assert tuple(frame.columns) == TRIAL_COLUMNS
@@ -62,8 +92,12 @@ def test_comparison_keeps_the_best_over_seeds(trials: pd.DataFrame) -> None:
 
 
 def test_comparison_of_a_maximised_objective() -> None:
-    rows = [trial("alexnet", "ga", seed, 1.0, value, objective="throughput", sense="max", optimum=50.0,
-                  gap=1 - value / 50.0) for seed, value in enumerate([40.0, 45.0, 30.0])]
+    rows = [
+        trial(
+            "alexnet", "ga", seed, 1.0, value, objective="throughput", sense="max", optimum=50.0, gap=1 - value / 50.0
+        )
+        for seed, value in enumerate([40.0, 45.0, 30.0])
+    ]
     rows.append(trial("alexnet", "ga", 9, 1.0, 49.0, objective="throughput", sense="max", feasible=False))
     [row] = comparison_table(pd.DataFrame(rows)).to_dict("records")
     assert row["best_objective"] == 45.0  # the infeasible 49 does not count

@@ -65,8 +65,21 @@ def solution_table() -> pd.DataFrame:
     layers = [(64, 3, 224, 224, 11, 11, 1, "dla"), (1, 48, 112, 112, 3, 3, 2, "dla")]
     return pd.DataFrame(
         [
-            {"layer_index": i, "K": K, "C": C, "Y": Y, "X": X, "R": R, "S": S, "T": T, "dataflow": dataflow,
-             "num_pe": 8, "ktile": 2, "valid": True, "runtime_cycles": 1000.0 * (i + 1)}
+            {
+                "layer_index": i,
+                "K": K,
+                "C": C,
+                "Y": Y,
+                "X": X,
+                "R": R,
+                "S": S,
+                "T": T,
+                "dataflow": dataflow,
+                "num_pe": 8,
+                "ktile": 2,
+                "valid": True,
+                "runtime_cycles": 1000.0 * (i + 1),
+            }
             for i, (K, C, Y, X, R, S, T, dataflow) in enumerate(layers)
         ]
     )
@@ -91,8 +104,12 @@ def log(store: Store, parent: str, trial_key: str, **overrides: object) -> str:
 
 def open_parent(store: Store, sweep_id: str, **params: object) -> str:
     return tracking.open_parent_run(
-        store.tracking_uri, store.experiment_id, sweep_id=sweep_id, run_name=f"sweep-{sweep_id}",
-        params={"config": "conf/sweep.yaml", **params}, tags={"confx.kind": "sweep"},
+        store.tracking_uri,
+        store.experiment_id,
+        sweep_id=sweep_id,
+        run_name=f"sweep-{sweep_id}",
+        params={"config": "conf/sweep.yaml", **params},
+        tags={"confx.kind": "sweep"},
     )
 
 
@@ -134,7 +151,10 @@ def test_trial_logged_twice_is_one_finished_child(store: Store) -> None:
     assert child.info.run_name == "alexnet_F-latency_C-area_Mul-0.5_DF-dla_ga_s3"
     assert child.data.tags[tracking.TRIAL_KEY_TAG] == "trial-1"
     assert child.data.params == {
-        "algorithm": "ga", "population": "10", "settings": '{"mutation": 0.1}', "cost_model_version": "test-1",
+        "algorithm": "ga",
+        "population": "10",
+        "settings": '{"mutation": 0.1}',
+        "cost_model_version": "test-1",
     }
     assert child.data.metrics["objective_value"] == 40.0
     assert child.data.metrics["gap"] == 0.25
@@ -166,8 +186,9 @@ def test_trial_artifacts(store: Store, tmp_path: Path) -> None:
 def test_failed_trial_then_successful_retry(store: Store) -> None:
     parent = open_parent(store, "sweep-failed")
     error = "Traceback (most recent call last):\n" + "  frame\n" * 2000 + "RuntimeError: the worker died"
-    run_id = log(store, parent, "trial-f", summary={}, curve=None, solution=None, extra_metrics={},
-                 status="FAILED", error=error)
+    run_id = log(
+        store, parent, "trial-f", summary={}, curve=None, solution=None, extra_metrics={}, status="FAILED", error=error
+    )
     run = store.client.get_run(run_id)
     assert run.info.status == "FAILED"
     tag = run.data.tags[tracking.ERROR_TAG]
@@ -197,8 +218,13 @@ def test_close_parent(store: Store, tmp_path: Path) -> None:
     parent = open_parent(store, "sweep-close")
     report = tmp_path / "report.md"
     report.write_text("# report\n")
-    tracking.close_parent_run(store.tracking_uri, parent, status="FINISHED", artifact_files=[report],
-                              metrics={"trials": 4, "failed": 1, "best_gap": float("nan"), "note": None})
+    tracking.close_parent_run(
+        store.tracking_uri,
+        parent,
+        status="FINISHED",
+        artifact_files=[report],
+        metrics={"trials": 4, "failed": 1, "best_gap": float("nan"), "note": None},
+    )
     run = store.client.get_run(parent)
     assert run.info.status == "FINISHED"
     assert run.data.metrics == {"trials": 4.0, "failed": 1.0}
