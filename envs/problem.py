@@ -143,7 +143,9 @@ class LayerCostMemo:
 
     def _fill(self, cells: tuple[NDArray[np.int64], ...]) -> None:
         layer, dataflow, pe_index, tile_index = cells
-        result = evaluate_trusted(self.layers.dims[layer], dataflow, pe_index + 1, tile_index + 1)
+        # Each layer's stride and group count go with it (the table's defaults are 1).
+        options = self.layers.options(layer)
+        result = evaluate_trusted(self.layers.dims[layer], dataflow, pe_index + 1, tile_index + 1, options=options)
         self._store(cells, result.valid, {name: getattr(result, name) for name in self.FIELDS})
 
     def _store(
@@ -224,8 +226,9 @@ class Problem:
 
     def uniform_design(self, num_pe: int, ktile: int, dataflow: int | None = None) -> NDArray[np.int64]:
         """Every layer gets the same action, shape (n_layers, n_genes)."""
-        genes = [num_pe, ktile] + ([self.dataflow_code if dataflow is None else dataflow]
-                                   if self.space.choose_dataflow else [])
+        genes = [num_pe, ktile] + (
+            [self.dataflow_code if dataflow is None else dataflow] if self.space.choose_dataflow else []
+        )
         return np.tile(np.asarray(genes, dtype=np.int64), (self.n_layers, 1))
 
     def _dataflows(self, designs: NDArray[np.int64]) -> NDArray[np.int64]:
