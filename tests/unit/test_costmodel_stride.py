@@ -200,3 +200,20 @@ def test_problem_passes_each_layers_stride_and_groups() -> None:
     np.testing.assert_array_equal(metrics["runtime_cycles"][valid], expected.runtime_cycles[valid])
     plain = evaluate(table.dims, "shi", 8, 4)
     assert (metrics["runtime_cycles"][valid] != plain.runtime_cycles[valid]).any()
+
+
+def test_dla_closed_form_equals_engine_on_strides_it_claims() -> None:
+    rng = np.random.default_rng(11)
+    n = 4000
+    R, S = rng.choice([1, 2, 3, 5, 7, 11], n), rng.choice([1, 2, 3, 5, 7], n)
+    Y, X = R + rng.integers(0, 60, n), S + rng.integers(0, 60, n)
+    K, C = rng.integers(1, 100, n), rng.integers(1, 100, n)
+    P, B = rng.integers(1, 130, n), rng.integers(1, 13, n)
+    sy, sx = rng.integers(1, 6, n), rng.integers(1, 6, n)
+    m = dataflows.dla_stride_is_closed(Y, X, R, S, sy, sx)
+    assert 0.3 < m.mean() < 0.9
+    args = [a[m] for a in (K, C, Y, X, R, S, P, B)]
+    closed = dataflows.dla(*args, stride_y=sy[m], stride_x=sx[m])
+    general = engine.analyse("dla", *args, sy[m], sx[m])
+    for name in ["runtime_cycles", "num_macs", "l1_bytes", "l2_bytes", *TRAFFIC]:
+        np.testing.assert_array_equal(getattr(closed, name), getattr(general, name), err_msg=name)
