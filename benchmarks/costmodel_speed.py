@@ -5,7 +5,12 @@ checks) and the ratio against a per-point Python loop over the same formulas,
 measured in the same run. Historical anchor: the real MAESTRO, called the way
 ConfuciuX calls it, costs 9.2-10.0 ms per point on this kind of machine.
 
-Usage: python benchmarks/costmodel_speed.py [--points 1000000] [--loop-points 3000]
+It also times strided layers (the 119 layers of ``tests/data/maestro_stride_dev_layers.csv``,
+torchvision and synthetic, at their own strides): strided points go through MAESTRO's
+general analysis (``costmodel.engine``) rather than the stride-1 closed forms, and the
+ratio printed is against the stride-1 closed forms on the same layers in the same run.
+
+Usage: python benchmarks/costmodel_speed.py [--points 1000000] [--loop-points 3000] [--strided-points 100000]
 """
 
 from __future__ import annotations
@@ -17,12 +22,15 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import time  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
 from confx.costmodel import evaluate  # noqa: E402
 from confx.costmodel.evaluate import check_points, dataflow_codes, evaluate_trusted  # noqa: E402
 from confx.costmodel.layers import builtin_networks, load_network  # noqa: E402
+
+STRIDED_LAYERS = Path(__file__).parents[1] / "tests" / "data" / "maestro_stride_dev_layers.csv"
 
 MAESTRO_MS_PER_POINT = (9.2, 10.0)
 
@@ -35,6 +43,28 @@ def mixed_points(n_points: int, rng: np.random.Generator):
     num_pe = rng.integers(1, 129, n_points)
     ktile = rng.integers(1, 13, n_points)
     return dims, codes, num_pe, ktile
+
+
+def strided_points(n_points: int, rng: np.random.Generator):
+    """Random strided reference layers at their strides, random dataflows, P in 1..128, B in 1..12."""
+    table = load_network(STRIDED_LAYERS)
+    pick = rng.integers(0, table.n_layers, n_points)
+    codes = rng.integers(0, 3, n_points)
+    return table.dims[pick], codes, rng.integers(1, 129, n_points), rng.integers(1, 13, n_points), table.options(pick)
+
+
+def time_strided(n_points: int, repeats: int, rng: np.random.Generator) -> None:
+    """Strided points through the general engine against the same layers at stride 1."""
+    dims, codes, num_pe, ktile, options = strided_points(n_points, rng)
+    names = np.array(["dla", "shi", "eye"])[codes]
+    share = float(((options.stride_y != 1) | (options.stride_x != 1)).mean())
+    kwargs = {"stride_y": options.stride_y, "stride_x": options.stride_x}
+    strided = best_of(repeats, lambda: evaluate(dims, names, num_pe, ktile, **kwargs))
+    unstrided = best_of(repeats, lambda: evaluate(dims, names, num_pe, ktile))
+    print(f"strided layers: {n_points:,} points on {STRIDED_LAYERS.name} ({share:.0%} with a stride)")
+    print(f"  evaluate at the layers' strides:  {strided:.3f} s  -> {n_points / strided:,.0f} evaluations/s")
+    print(f"  same points at stride 1:          {unstrided:.3f} s  -> {n_points / unstrided:,.0f} evaluations/s")
+    print(f"  cost of the strides (same run):   {strided / unstrided:.1f}x")
 
 
 def best_of(repeats: int, fn) -> float:
@@ -51,6 +81,7 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=1_000_000)
     parser.add_argument("--loop-points", type=int, default=3_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--strided-points", type=int, default=100_000, help="0 skips the strided timing")
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
@@ -84,6 +115,8 @@ def main() -> None:
         f"speed-up over real MAESTRO ({lo}-{hi} ms/point, historical):"
         f" {vector_rate * lo / 1e3:,.0f}x-{vector_rate * hi / 1e3:,.0f}x"
     )
+    if args.strided_points:
+        time_strided(args.strided_points, args.repeats, rng)
 
 
 if __name__ == "__main__":

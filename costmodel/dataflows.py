@@ -65,9 +65,15 @@ def _l1_conv(R: IntArray, S: IntArray, B: IntArray) -> IntArray:
     return 2 * R * S * (1 + 2 * B)
 
 
-def dla(K, C, Y, X, R, S, P, B) -> TemplateCounts:  # noqa: ANN001 - int64 arrays, see module doc
-    """NVDLA-like: K tiles over time, C across the P PEs (spec 4.1)."""
-    Yo, Xo = Y - R + 1, X - S + 1
+def dla(K, C, Y, X, R, S, P, B, *, stride_y=1, stride_x=1) -> TemplateCounts:  # noqa: ANN001 - int64 arrays
+    """NVDLA-like: K tiles over time, C across the P PEs (spec 4.1).
+
+    With a stride, MAESTRO's Y/X windows step by the stride, so the same form holds with the
+    strided output size, a Y step bringing ``min(R, stride_y)`` new rows and an X step
+    ``min(S, stride_x)`` new columns, as long as :func:`dla_stride_is_closed` holds; the
+    general engine covers the other points.
+    """
+    Yo, Xo = (Y - R) // stride_y + 1, (X - S) // stride_x + 1
     RS = R * S
     kB, T_K, _ = _k_tiles(K, B)
     T_C = _ceil_div(C, P)
@@ -77,8 +83,13 @@ def dla(K, C, Y, X, R, S, P, B) -> TemplateCounts:  # noqa: ANN001 - int64 array
     macs = K * C * RS * Yo * Xo
     l2 = 2 * cP * RS + 2 * kB * cP * RS + 2 * kB
     # A Y step re-reads the full window when X has more than one position (X was reset).
-    y_step = np.where(Xo > 1, RS, S)
-    l2_read_input = cP * RS + T_K * (T_C - 1) * P * RS + T_K * Cf * (Yo - 1) * y_step + T_K * Cf * Yo * (Xo - 1) * R
+    y_step = np.where(X > S, RS, S * np.minimum(R, stride_y))
+    l2_read_input = (
+        cP * RS
+        + T_K * (T_C - 1) * P * RS
+        + T_K * Cf * (Yo - 1) * y_step
+        + T_K * Cf * Yo * (Xo - 1) * R * np.minimum(S, stride_x)
+    )
     return TemplateCounts(
         valid=np.ones(K.shape, dtype=bool),
         runtime_cycles=runtime,
@@ -89,6 +100,19 @@ def dla(K, C, Y, X, R, S, P, B) -> TemplateCounts:  # noqa: ANN001 - int64 array
         l2_read_weight=RS * kB * T_K * Cf,
         l2_write_output=K * T_C * Yo * Xo,
     )
+
+
+def dla_stride_is_closed(Y, X, R, S, stride_y, stride_x) -> NDArray[np.bool_]:  # noqa: ANN001
+    """Where :func:`dla` is exact for a strided layer: ``(Y - R) mod stride_y`` is 0 or ``stride_y - 1``, same for X.
+
+    Why: otherwise MAESTRO's last window is an edge tile whose output extent
+    ``rem - stride + 1`` is negative, and where both axes have one the two negative extents
+    multiply into extra positive MACs (alexnet's 11x11 stride-4 layer counts 3,029 output
+    positions instead of 55x55); with extent 0 the edge contributes nothing. Every stride-2
+    layer qualifies.
+    """
+    rem_y, rem_x = (Y - R) % stride_y, (X - S) % stride_x
+    return ((rem_y == 0) | (rem_y == stride_y - 1)) & ((rem_x == 0) | (rem_x == stride_x - 1))
 
 
 def shi(K, C, Y, X, R, S, P, B) -> TemplateCounts:  # noqa: ANN001

@@ -1,9 +1,12 @@
 """Evaluate many design points at once: the cost model's public entry point.
 
-A design point is one layer (``K C Y X R S T``), a dataflow and the two hardware
-knobs ConfuciuX assigns per layer: ``num_pe`` (P) and ``ktile`` (B, MAESTRO's
-KTileSz). :func:`evaluate` checks its input, then one vectorised kernel per
-template computes every point with no Python loop over points.
+A design point is one layer (``K C Y X R S T``, optionally with a stride and a
+group count), a dataflow and the two hardware knobs ConfuciuX assigns per
+layer: ``num_pe`` (P) and ``ktile`` (B, MAESTRO's KTileSz). :func:`evaluate`
+checks its input, then one vectorised kernel per template computes every point
+with no Python loop over points: the closed forms of :mod:`costmodel.dataflows`
+at stride 1, MAESTRO's general analysis (:mod:`costmodel.engine`) for strided
+layers, whose shi/eye results follow no closed form.
 """
 
 from __future__ import annotations
@@ -13,11 +16,14 @@ from dataclasses import dataclass, fields
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from confx.costmodel import dataflows, hardware
+from confx.costmodel import dataflows, engine, hardware
 from confx.costmodel.errors import LayerTableError, join_problems
 
 LAYER_COLUMNS = ("K", "C", "Y", "X", "R", "S", "T")
 """Layer-table columns: output/input channels, input rows/columns, filter rows/columns, type."""
+
+LAYER_OPTION_COLUMNS = ("stride_y", "stride_x", "groups")
+"""Optional layer-table columns, each 1 when absent: the stride over Y and X, the group count."""
 
 DATAFLOWS = ("dla", "shi", "eye")
 """Dataflows of CONV layers. Depthwise layers (T=2) always use the depthwise template."""
@@ -35,9 +41,10 @@ OUTPUT_COLUMNS = (
     "l1_bytes",
     "l2_bytes",
     "num_macs",
+    "true_macs",
 )
 
-COST_MODEL_VERSION = "maestro-4eb08d1-closed-forms-1"
+COST_MODEL_VERSION = "maestro-4eb08d1-closed-forms-2-stride-groups"
 """Names the MAESTRO behaviour reproduced; part of every cache key and tracked run."""
 
 
@@ -47,6 +54,13 @@ class CostResult:
 
     Invalid points (``valid`` False) carry 0 in the integer fields and NaN in the
     float fields: they are failures, not results.
+
+    ``num_macs`` is MAESTRO's count, which over-counts shi/eye partial row groups
+    and strided layers (by up to 12x) and under-counts some depthwise folds;
+    ``true_macs`` is the layer's real work, ``K*C*R*S*Yo*Xo/groups`` (depthwise
+    ``C*R*S*Yo*Xo``) with the strided output size. A grouped layer's outputs are
+    ``groups`` runs of one group on one sub-accelerator: run time, energy and
+    MACs are ``groups`` times one group's, area, power, L1 and L2 one group's.
     """
 
     valid: NDArray[np.bool_]
@@ -58,6 +72,7 @@ class CostResult:
     l1_bytes: NDArray[np.int64]
     l2_bytes: NDArray[np.int64]
     num_macs: NDArray[np.int64]
+    true_macs: NDArray[np.int64]
 
     def to_dict(self) -> dict[str, NDArray]:
         """Return the outputs as a column dict keyed by :data:`OUTPUT_COLUMNS`."""
@@ -144,10 +159,24 @@ def _check_rule(
         problems.append(f"{message}: {shown}{extra}")
 
 
+@dataclass(frozen=True)
+class LayerOptions:
+    """Per-point stride and group count, int64 arrays of shape (N,), all 1 for a plain layer."""
+
+    stride_y: NDArray[np.int64]
+    stride_x: NDArray[np.int64]
+    groups: NDArray[np.int64]
+
+    @property
+    def plain(self) -> bool:
+        """True when no point has a stride or groups, so the stride-1 closed forms cover all of them."""
+        return not ((self.stride_y != 1).any() or (self.stride_x != 1).any() or (self.groups != 1).any())
+
+
 def check_points(
     layers: ArrayLike, num_pe: ArrayLike, ktile: ArrayLike, *, rows: RowNames = ARRAY_ROWS
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
-    """Validate layer dims and knobs; return them as int64 arrays.
+    """Validate layer dims and knobs of unstrided, ungrouped layers; return them as int64 arrays.
 
     Args:
         layers: Layer dims, shape (N, 7) in :data:`LAYER_COLUMNS` order, or (7,).
@@ -157,6 +186,38 @@ def check_points(
 
     Returns:
         ``(dims, num_pe, ktile)`` with shapes (N, 7), (N,), (N,).
+
+    Raises:
+        LayerTableError: Every problem found, each naming its column and rows.
+    """
+    dims, P, B, _ = check_design_points(layers, num_pe, ktile, rows=rows)
+    return dims, P, B
+
+
+def check_design_points(
+    layers: ArrayLike,
+    num_pe: ArrayLike,
+    ktile: ArrayLike,
+    *,
+    stride_y: ArrayLike = 1,
+    stride_x: ArrayLike = 1,
+    groups: ArrayLike = 1,
+    rows: RowNames = ARRAY_ROWS,
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], LayerOptions]:
+    """Validate layer dims, strides, group counts and knobs; return them as int64 arrays.
+
+    Args:
+        layers: Layer dims, shape (N, 7) in :data:`LAYER_COLUMNS` order, or (7,).
+        num_pe: PE counts, broadcastable to (N,).
+        ktile: K tile sizes, broadcastable to (N,).
+        stride_y: Stride over the input rows Y, broadcastable to (N,).
+        stride_x: Stride over the input columns X, broadcastable to (N,).
+        groups: Group count of a grouped CONV, broadcastable to (N,); 1 for dense and
+            depthwise layers (a depthwise layer is ``T=2`` with ``K=1``).
+        rows: How messages name a row.
+
+    Returns:
+        ``(dims, num_pe, ktile, options)`` with shapes (N, 7), (N,), (N,) and (N,) arrays.
 
     Raises:
         LayerTableError: Every problem found, each naming its column and rows.
@@ -175,6 +236,10 @@ def check_points(
     }
     P = _as_int_column(num_pe, "num_pe", n_points, problems, rows)
     B = _as_int_column(ktile, "ktile", n_points, problems, rows)
+    options = {
+        name: _as_int_column(value, name, n_points, problems, rows)
+        for name, value in zip(LAYER_OPTION_COLUMNS, (stride_y, stride_x, groups), strict=True)
+    }
     for name in ("K", "C", "Y", "X", "R", "S"):
         _check_rule(columns[name] < 1, f"column {name}: must be a positive integer", columns[name], problems, rows)
     T = columns["T"]
@@ -184,10 +249,37 @@ def check_points(
     _check_rule(S > columns["X"], "column S: filter columns S exceed input columns X", S, problems, rows)
     _check_rule(P < 1, "column num_pe: must be >= 1", P, problems, rows)
     _check_rule(B < 1, "column ktile: must be >= 1", B, problems, rows)
+    _check_options(columns, options, problems, rows)
     if problems:
         raise LayerTableError(join_problems(problems))
     dims = np.stack([columns[name] for name in LAYER_COLUMNS], axis=1)
-    return dims, P, B
+    return dims, P, B, LayerOptions(**options)
+
+
+def _check_options(
+    columns: dict[str, NDArray[np.int64]], options: dict[str, NDArray[np.int64]], problems: list[str], rows: RowNames
+) -> None:
+    """Strides and group counts: positive, and groups only on CONV layers whose K and C they divide."""
+    for name in LAYER_OPTION_COLUMNS:
+        _check_rule(
+            options[name] < 1, f"column {name}: must be a positive integer (1 = none)", options[name], problems, rows
+        )
+    g = np.maximum(options["groups"], 1)
+    K, C = columns["K"], columns["C"]
+    _check_rule(
+        (options["groups"] >= 1) & ((K % g != 0) | (C % g != 0)),
+        "column groups: must divide both K and C (K/groups filters see C/groups channels)",
+        options["groups"],
+        problems,
+        rows,
+    )
+    _check_rule(
+        (g > 1) & (columns["T"] != CONV),
+        "column groups: only CONV layers (T=1) may be grouped; a depthwise layer is T=2 with K=1 and groups=1",
+        options["groups"],
+        problems,
+        rows,
+    )
 
 
 def evaluate(
@@ -196,28 +288,39 @@ def evaluate(
     num_pe: ArrayLike,
     ktile: ArrayLike,
     *,
+    stride_y: ArrayLike = 1,
+    stride_x: ArrayLike = 1,
+    groups: ArrayLike = 1,
     rows: RowNames = ARRAY_ROWS,
 ) -> CostResult:
     """Evaluate N design points with MAESTRO's analysis, exactly.
 
     Args:
         layers: Layer dims ``K C Y X R S T``, shape (N, 7) (or (7,) for one layer).
+            ``Y`` and ``X`` are MAESTRO's input sizes, padding included.
         dataflow: ``dla``, ``shi`` or ``eye`` (or codes 0..2), scalar or shape (N,).
             Ignored for depthwise layers (T=2), which use the depthwise template.
         num_pe: Number of PEs, any integer >= 1, scalar or shape (N,).
         ktile: K tile (buffer) size, any integer >= 1, scalar or shape (N,).
+        stride_y: Stride over Y, scalar or shape (N,); the output has
+            ``(Y - R) // stride_y + 1`` rows. MAESTRO gets it as a ``Stride`` line.
+        stride_x: Stride over X, scalar or shape (N,).
+        groups: Group count of a grouped CONV (dividing K and C), scalar or shape (N,).
         rows: How error messages name a row (``line 2`` for a file, say).
 
     Returns:
         The outputs per point; see :class:`CostResult`.
 
     Raises:
-        LayerTableError: Non-integer or non-positive dims, ``R > Y``, ``S > X``,
-            ``T`` not 1 or 2, an unknown dataflow, or knobs below 1.
+        LayerTableError: Non-integer or non-positive dims, strides or groups, ``R > Y``,
+            ``S > X``, ``T`` not 1 or 2, groups not dividing K and C or on a depthwise
+            layer, an unknown dataflow, or knobs below 1.
     """
-    dims, P, B = check_points(layers, num_pe, ktile, rows=rows)
+    dims, P, B, options = check_design_points(
+        layers, num_pe, ktile, stride_y=stride_y, stride_x=stride_x, groups=groups, rows=rows
+    )
     codes = dataflow_codes(dataflow, len(P), rows=rows)
-    return evaluate_trusted(dims, codes, P, B)
+    return evaluate_trusted(dims, codes, P, B, options=options)
 
 
 _CONV_KERNELS = (dataflows.dla, dataflows.shi, dataflows.eye)
@@ -225,48 +328,107 @@ _COUNT_FIELDS = [f.name for f in fields(dataflows.TemplateCounts)]
 
 
 def evaluate_trusted(
-    dims: NDArray[np.int64], codes: NDArray[np.int64], num_pe: NDArray[np.int64], ktile: NDArray[np.int64]
+    dims: NDArray[np.int64],
+    codes: NDArray[np.int64],
+    num_pe: NDArray[np.int64],
+    ktile: NDArray[np.int64],
+    *,
+    options: LayerOptions | None = None,
 ) -> CostResult:
-    """Evaluate points that :func:`check_points` already accepted (the hot path).
+    """Evaluate points that :func:`check_design_points` already accepted (the hot path).
 
     Args:
         dims: Layer dims, int64 shape (N, 7).
         codes: Dataflow codes 0..2, shape (N,).
         num_pe: PE counts, int64 shape (N,).
         ktile: K tile sizes, int64 shape (N,).
+        options: Strides and group counts per point; None for plain layers (stride 1, one group).
     """
+    if options is not None and options.plain:
+        options = None
+    group_dims = dims if options is None else _one_group(dims, options.groups)
+    counts = _template_counts(group_dims, codes, num_pe, ktile, options)
+    return _assemble(dims, group_dims, num_pe, counts, options)
+
+
+def _one_group(dims: NDArray[np.int64], groups: NDArray[np.int64]) -> NDArray[np.int64]:
+    """The shape one group runs: K/groups filters over C/groups channels."""
+    one = dims.copy()
+    one[:, 0] //= groups
+    one[:, 1] //= groups
+    return one
+
+
+def _template_counts(
+    dims: NDArray[np.int64],
+    codes: NDArray[np.int64],
+    num_pe: NDArray[np.int64],
+    ktile: NDArray[np.int64],
+    options: LayerOptions | None,
+) -> dict[str, NDArray]:
+    """Run every point through its template: closed forms at stride 1, the general engine otherwise."""
     n_points = len(num_pe)
     counts = {name: np.zeros(n_points, dtype=bool if name == "valid" else np.int64) for name in _COUNT_FIELDS}
     K, C, Y, X, R, S, T = dims.T
     depthwise = T == DEPTHWISE
-    groups = [((~depthwise) & (codes == code), kernel) for code, kernel in enumerate(_CONV_KERNELS)]
-    for mask, kernel in groups:
-        if mask.any():
-            part = kernel(K[mask], C[mask], Y[mask], X[mask], R[mask], S[mask], num_pe[mask], ktile[mask])
+    strided = None if options is None else (options.stride_y != 1) | (options.stride_x != 1)
+    templates = [((~depthwise) & (codes == code), code) for code in range(len(DATAFLOWS))]
+    templates.append((depthwise, len(DATAFLOWS)))
+    for mask, code in templates:
+        closed = mask if strided is None else mask & ~strided
+        if closed.any():
+            m = closed
+            if code == len(DATAFLOWS):
+                part = dataflows.dpt(C[m], Y[m], X[m], R[m], S[m], num_pe[m], ktile[m])
+            else:
+                part = _CONV_KERNELS[code](K[m], C[m], Y[m], X[m], R[m], S[m], num_pe[m], ktile[m])
             for name in _COUNT_FIELDS:
-                counts[name][mask] = getattr(part, name)
-    if depthwise.any():
-        m = depthwise
-        part = dataflows.dpt(C[m], Y[m], X[m], R[m], S[m], num_pe[m], ktile[m])
-        for name in _COUNT_FIELDS:
-            counts[name][m] = getattr(part, name)
-    return _assemble(dims, depthwise, num_pe, counts)
+                counts[name][m] = getattr(part, name)
+        if strided is not None and code == 0:
+            # dla's closed form also holds for most strides (every stride 2).
+            m = mask & strided & dataflows.dla_stride_is_closed(Y, X, R, S, options.stride_y, options.stride_x)
+            if m.any():
+                sy, sx = options.stride_y[m], options.stride_x[m]
+                part = dataflows.dla(K[m], C[m], Y[m], X[m], R[m], S[m], num_pe[m], ktile[m], stride_y=sy, stride_x=sx)
+                for name in _COUNT_FIELDS:
+                    counts[name][m] = getattr(part, name)
+                strided = strided & ~m
+        if strided is not None and (mask & strided).any():
+            m = mask & strided
+            template = "dpt" if code == len(DATAFLOWS) else DATAFLOWS[code]
+            part = engine.analyse(
+                template, K[m], C[m], Y[m], X[m], R[m], S[m], num_pe[m], ktile[m],
+                options.stride_y[m], options.stride_x[m],
+            )  # fmt: skip
+            for name in _COUNT_FIELDS:
+                counts[name][m] = getattr(part, name)
+    return counts
 
 
 def _assemble(
-    dims: NDArray[np.int64], depthwise: NDArray[np.bool_], num_pe: NDArray[np.int64], counts: dict[str, NDArray]
+    dims: NDArray[np.int64],
+    group_dims: NDArray[np.int64],
+    num_pe: NDArray[np.int64],
+    counts: dict[str, NDArray],
+    options: LayerOptions | None,
 ) -> CostResult:
-    """Turn template counts into the reported outputs and blank out invalid points."""
-    K, C, Y, X, R, S, _ = dims.T
+    """Turn one group's template counts into the reported outputs and blank out invalid points."""
+    K, C, Y, X, R, S, T = group_dims.T
+    depthwise = T == DEPTHWISE
     weight_words = np.where(depthwise, C * R * S, K * C * R * S)
     l2_traffic = (
         counts["l2_read_input"] + C * Y * X + counts["l2_read_weight"] + weight_words + counts["l2_write_output"]
     )
     # Only the single-level depthwise template has an L1 term (spec 2.9).
     l1_traffic = np.where(depthwise, counts["l2_read_input"] + counts["l2_read_weight"] + 4 * counts["num_macs"], 0)
-    valid = counts["valid"]
-    runtime = np.where(valid, counts["runtime_cycles"], 0)
-    macs = np.where(valid, counts["num_macs"], 0)
+    energy = hardware.energy_nj(l2_traffic=l2_traffic, l1_traffic=l1_traffic)
+    runtime, macs = counts["runtime_cycles"], counts["num_macs"]
+    if options is not None:
+        # A grouped layer runs its groups one after another on the same sub-accelerator.
+        runtime, macs, energy = runtime * options.groups, macs * options.groups, energy * options.groups
+    valid = counts["valid"] & (energy > 0)
+    runtime = np.where(valid, runtime, 0)
+    macs = np.where(valid, macs, 0)
     l1 = np.where(valid, counts["l1_bytes"], 0)
     l2 = np.where(valid, counts["l2_bytes"], 0)
     nan = np.float64("nan")
@@ -276,10 +438,22 @@ def _assemble(
         valid=valid,
         runtime_cycles=runtime,
         throughput=throughput,
-        energy_nj=np.where(valid, hardware.energy_nj(l2_traffic=l2_traffic, l1_traffic=l1_traffic), nan),
+        energy_nj=np.where(valid, energy, nan),
         area=np.where(valid, hardware.area(num_pe, l1, l2), nan),
         power=np.where(valid, hardware.power(num_pe, l1, l2), nan),
         l1_bytes=l1,
         l2_bytes=l2,
         num_macs=macs,
+        true_macs=np.where(valid, _true_macs(dims, options), 0),
     )
+
+
+def _true_macs(dims: NDArray[np.int64], options: LayerOptions | None) -> NDArray[np.int64]:
+    """The layer's real MAC count with the strided output size, whatever MAESTRO reports."""
+    K, C, Y, X, R, S, T = dims.T
+    if options is None:
+        rows, columns, per_output = Y - R + 1, X - S + 1, C
+    else:
+        rows, columns = (Y - R) // options.stride_y + 1, (X - S) // options.stride_x + 1
+        per_output = C // options.groups
+    return np.where(T == DEPTHWISE, 1, K) * per_output * R * S * rows * columns

@@ -1,15 +1,18 @@
 """Layer tables: the built-in model catalog and user CSV files.
 
 A layer table lists a network's layers as ``K,C,Y,X,R,S,T`` rows (T=1 CONV,
-T=2 depthwise; Y and X are input sizes, stride 1, no padding). Only numpy and
-the standard library are used here, so that light worker processes can load
+T=2 depthwise; Y and X are MAESTRO's input sizes, padding included). Optional
+columns ``stride_y``, ``stride_x`` and ``groups`` (each 1 when absent) describe
+strided and grouped convolutions, and ``name`` and ``source`` (layer name and
+where it came from) are carried through as provenance. Only numpy and the
+standard library are used here, so that light worker processes can load
 networks without pandas or pyarrow.
 """
 
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -17,7 +20,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from confx.costmodel.errors import LayerTableError
-from confx.costmodel.evaluate import DEPTHWISE, LAYER_COLUMNS, RowNames, check_points
+from confx.costmodel.evaluate import (
+    DEPTHWISE,
+    LAYER_COLUMNS,
+    LAYER_OPTION_COLUMNS,
+    LayerOptions,
+    RowNames,
+    check_design_points,
+)
 
 _CATALOG = "confx.costmodel.catalog"
 
@@ -29,14 +39,54 @@ class LayerTable:
     Attributes:
         name: Catalog name, or the CSV file's stem.
         dims: Layer dims, int64 shape (n_layers, 7) in ``K C Y X R S T`` order.
+        stride_y: Stride over the input rows, int64 shape (n_layers,); all 1 by default.
+        stride_x: Stride over the input columns, int64 shape (n_layers,); all 1 by default.
+        groups: Group count of grouped CONV layers, int64 shape (n_layers,); all 1 by default.
+        layer_names: The ``name`` column, one string per layer ("" when absent).
+        layer_sources: The ``source`` column, one string per layer ("" when absent).
     """
 
     name: str
     dims: NDArray[np.int64]
+    stride_y: NDArray[np.int64] | None = None
+    stride_x: NDArray[np.int64] | None = None
+    groups: NDArray[np.int64] | None = None
+    layer_names: tuple[str, ...] = field(default=())
+    layer_sources: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        # Defaults that keep ``LayerTable(name, dims)`` meaning a plain stride-1 table.
+        n = int(self.dims.shape[0])
+        for column in LAYER_OPTION_COLUMNS:
+            values = getattr(self, column)
+            values = np.ones(n, dtype=np.int64) if values is None else np.asarray(values, dtype=np.int64)
+            object.__setattr__(self, column, values)
+        for column in ("layer_names", "layer_sources"):
+            if not getattr(self, column):
+                object.__setattr__(self, column, ("",) * n)
 
     @property
     def n_layers(self) -> int:
         return int(self.dims.shape[0])
+
+    @property
+    def output_rows(self) -> NDArray[np.int64]:
+        """Output rows per layer, ``(Y - R) // stride_y + 1``, shape (n_layers,)."""
+        return (self.column("Y") - self.column("R")) // self.stride_y + 1
+
+    @property
+    def output_columns(self) -> NDArray[np.int64]:
+        """Output columns per layer, ``(X - S) // stride_x + 1``, shape (n_layers,)."""
+        return (self.column("X") - self.column("S")) // self.stride_x + 1
+
+    def options(self, layer: NDArray[np.int64] | None = None) -> LayerOptions:
+        """Strides and group counts of some layers (all by default), for the cost model.
+
+        Args:
+            layer: Layer indices, any shape (flattened); None for every layer in order.
+        """
+        index = slice(None) if layer is None else np.asarray(layer).reshape(-1)
+        return LayerOptions(stride_y=self.stride_y[index], stride_x=self.stride_x[index], groups=self.groups[index])
 
     @property
     def depthwise(self) -> NDArray[np.bool_]:
@@ -76,10 +126,12 @@ def load_network(name_or_path: str | Path) -> LayerTable:
 
 
 def parse_layer_csv(text: str, *, name: str, source: str) -> LayerTable:
-    """Parse layer-table CSV text; extra columns are ignored.
+    """Parse layer-table CSV text; unknown extra columns are ignored.
 
     Args:
-        text: The file's content, with a header row.
+        text: The file's content, with a header row. Required columns ``K,C,Y,X,R,S,T``;
+            optional ``stride_y, stride_x, groups`` (an empty cell means 1) and ``name,
+            source`` (text, carried through).
         name: Name of the resulting table.
         source: File name for error messages.
 
@@ -95,16 +147,28 @@ def parse_layer_csv(text: str, *, name: str, source: str) -> LayerTable:
     missing = [c for c in LAYER_COLUMNS if c not in header]
     if missing:
         raise LayerTableError(f"{source}: missing column(s) {','.join(missing)} (header is {','.join(header)})")
-    positions = [header.index(c) for c in LAYER_COLUMNS]
     rows = []
     for line_number, row in enumerate(reader, start=2):
         if len(row) < len(header):
             raise LayerTableError(f"{source}: line {line_number} has {len(row)} fields, header has {len(header)}")
-        rows.append([row[i].strip() for i in positions])
+        rows.append({h: row[i].strip() for i, h in enumerate(header)})
     if not rows:
         raise LayerTableError(f"{source}: no layers (the file has only a header)")
+    dims = np.array([[row[c] for c in LAYER_COLUMNS] for row in rows])
+    options = {
+        column: np.array([row[column] or "1" for row in rows]) if column in header else 1
+        for column in LAYER_OPTION_COLUMNS
+    }
     try:
-        dims, _, _ = check_points(np.array(rows), 1, 1, rows=RowNames("line", 2))
+        dims, _, _, checked = check_design_points(dims, 1, 1, rows=RowNames("line", 2), **options)
     except LayerTableError as error:
         raise LayerTableError(f"{source}: {error}") from None
-    return LayerTable(name=name, dims=dims)
+    return LayerTable(
+        name=name,
+        dims=dims,
+        stride_y=checked.stride_y,
+        stride_x=checked.stride_x,
+        groups=checked.groups,
+        layer_names=tuple(row.get("name", "") for row in rows),
+        layer_sources=tuple(row.get("source", "") for row in rows),
+    )

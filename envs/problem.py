@@ -145,7 +145,9 @@ class LayerCostMemo:
 
     def _fill(self, cells: tuple[NDArray[np.int64], ...]) -> None:
         layer, dataflow, pe_index, tile_index = cells
-        result = evaluate_trusted(self.layers.dims[layer], dataflow, pe_index + 1, tile_index + 1)
+        # Each layer's stride and group count go with it (the table's defaults are 1).
+        options = self.layers.options(layer)
+        result = evaluate_trusted(self.layers.dims[layer], dataflow, pe_index + 1, tile_index + 1, options=options)
         self._store(cells, result.valid, {name: getattr(result, name) for name in self.FIELDS})
 
     def _store(

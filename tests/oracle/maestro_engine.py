@@ -264,9 +264,41 @@ def make_level(directives: list[Directive], n_units: int, dims: dict[str, int], 
     return Level(list(directives), n_units, dict(dims), tensors, tiles, out_tiles, edge_units, first)
 
 
-def build_levels(dataflow: str, layer: dict[str, int], P: int, B: int, tensors: dict) -> list[Level]:
-    """Pre-process a template (spec 2.2) into its cluster levels, outermost first."""
+def _apply_outer_stride(
+    directives: list[Directive], strides: dict[str, int], filter_sizes: dict[str, int], top: bool
+) -> list[Directive]:
+    """Pre-processing step 4: rewrite the input-coordinate Y/X maps for a ``Stride`` line.
+
+    MAESTRO does this after the output-to-input conversion, on every level. A map on a
+    reference dim (Y or X) whose size ``M`` covers at least one full filter window is read as
+    holding ``m = floor((M - F)/s) + 1`` strided output positions; its size becomes the input
+    rows those positions touch, ``m*min(s, F) + max(F - s, 0)``, and its offset ``m*s``
+    (``m*F`` on inner levels when the filter is narrower than the stride). ``F`` is the full
+    filter size. The original offset is discarded. The output extent of a tile is still
+    computed later as ``size - F + 1``, as at stride 1: that is why shi and eye, whose maps are
+    written in output coordinates with sizes above one window, miscount strided layers.
+    """
+    rewritten = []
+    for d in directives:
+        s = strides.get(d.var, 1)
+        F = filter_sizes.get(d.var)
+        if F is None or s == 1 or d.size < F:
+            rewritten.append(d)
+            continue
+        m = (d.size + s - F) // s
+        size = m * min(s, F) + max(F - s, 0)
+        offset = m * F if (not top and F < s) else m * s
+        rewritten.append(Directive(d.spatial, d.var, size, offset))
+    return rewritten
+
+
+def build_levels(
+    dataflow: str, layer: dict[str, int], P: int, B: int, tensors: dict, *, stride_y: int = 1, stride_x: int = 1
+) -> list[Level]:
+    """Pre-process a template (spec 2.2, plus MAESTRO's stride rewriting) into its cluster levels, outermost first."""
     raw = raw_template(dataflow, layer["R"], layer["S"], P, B)
+    strides = {"Y": stride_y, "X": stride_x}
+    filter_sizes = {"Y": layer["R"], "X": layer["S"]}
     variables = sorted(set(tensors["input"]) | set(tensors["weight"]))
     clusters = [P] * (len(raw) - 1)  # every Cluster(...) in these templates is ClusterSz = P
     levels: list[Level] = []
@@ -288,6 +320,7 @@ def build_levels(dataflow: str, layer: dict[str, int], P: int, B: int, tensors: 
         for v in variables:  # completion (never needed by ConfuciuX's templates)
             if v not in mapped_here:
                 directives.append(_t(dims[v], dims[v], v))
+        directives = _apply_outer_stride(directives, strides, filter_sizes, top=depth == 0)
         levels.append(make_level(directives, n_units, dims, tensors))
     return levels
 
@@ -521,15 +554,31 @@ def degenerate_flags(dataflow: str, Y: int, X: int, R: int, S: int, P: int) -> t
     return False, False
 
 
-def analyse(K: int, C: int, Y: int, X: int, R: int, S: int, T: int, dataflow: str, P: int, B: int) -> dict:
+def analyse(
+    K: int,
+    C: int,
+    Y: int,
+    X: int,
+    R: int,
+    S: int,
+    T: int,
+    dataflow: str,
+    P: int,
+    B: int,
+    *,
+    stride_y: int = 1,
+    stride_x: int = 1,
+) -> dict:
     """Analyse one design point with the general engine.
 
     Args:
-        K, C, Y, X, R, S: Layer dims (Y, X are input sizes; stride 1, no padding).
+        K, C, Y, X, R, S: Layer dims (Y, X are input sizes, padding included).
         T: 1 for CONV (uses ``dataflow``), 2 for depthwise (always the dpt template).
         dataflow: ``dla``, ``shi`` or ``eye``.
         P: Number of PEs (ClusterSz), >= 1.
         B: KTileSz, >= 1.
+        stride_y, stride_x: The mapping file's ``Stride { X: stride_x, Y: stride_y }`` line
+            (1, 1: no line). MAESTRO attaches them to the input dims Y and X.
 
     Returns:
         ``valid`` (spec 6.2 rule), and the engine's raw outputs: ``runtime_cycles``,
@@ -550,10 +599,10 @@ def analyse(K: int, C: int, Y: int, X: int, R: int, S: int, T: int, dataflow: st
         layer = {"C": C, "Y": Y, "X": X, "R": R, "S": S}
     else:
         raise ValueError(f"layer type T must be 1 or 2, got {T}")
-    if min(K, C, Y, X, R, S, P, B) < 1 or R > Y or S > X:
-        raise ValueError("dims and knobs must be >= 1 with R <= Y and S <= X")
+    if min(K, C, Y, X, R, S, P, B, stride_y, stride_x) < 1 or R > Y or S > X:
+        raise ValueError("dims, strides and knobs must be >= 1 with R <= Y and S <= X")
 
-    levels = build_levels(template, layer, P, B, tensors)
+    levels = build_levels(template, layer, P, B, tensors, stride_y=stride_y, stride_x=stride_x)
     top = Analysis(levels).run()
     bad_y, bad_x = degenerate_flags(template, Y, X, R, S, P)
 
