@@ -1,0 +1,1 @@
+"""Real networks in: import layer tables from PyTorch modules and ONNX files."""
