@@ -118,7 +118,8 @@ class _ComputeRecorder(TorchDispatchMode):
         elif "scaled_dot_product" in packet.__name__ and packet in flop_registry:
             self._attention(*args[:3])
         elif packet in flop_registry:
-            raise ConfXError(f"{self.where}: layer {self._name()!r}: op {packet.__name__} cannot be imported; remove it")
+            at = f"{self.where}: layer {self._name()!r}"
+            raise ConfXError(f"{at}: op {packet.__name__} is not a convolution or matrix product; remove it")
         elif not func.is_view and packet.__name__ not in _BOOKKEEPING:
             self.log.skip(_kind(packet.__name__))
         return func(*args, **(kwargs or {}))
@@ -134,7 +135,8 @@ class _ComputeRecorder(TorchDispatchMode):
                      groups: int) -> None:  # fmt: skip
         name = self._name()
         if x.shape[0] != 1:
-            raise ConfXError(f"{self.where}: layer {name!r}: runs on a batch of {x.shape[0]}; layer tables need batch 1")
+            at = f"{self.where}: layer {name!r}"
+            raise ConfXError(f"{at}: runs on a batch of {x.shape[0]}; a layer table needs batch 1, reshape the input")
         row = conv_row(
             name, where=self.where, in_channels=x.shape[1], in_size=x.shape[2:], out_channels=weight.shape[0],
             kernel=weight.shape[2:], stride=stride, pads_begin=padding, pads_end=padding, dilation=dilation,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 
 from confx.costmodel.errors import ConfXError
@@ -20,7 +21,7 @@ def parse_input_shape(text: str) -> tuple[int, ...]:
     try:
         shape = tuple(int(part) for part in parts)
     except ValueError:
-        raise ConfXError(f"--input-shape {text!r}: give positive integers separated by commas, e.g. 1,3,224,224") from None
+        raise ConfXError(f"--input-shape {text!r}: give integers separated by commas, e.g. 1,3,224,224") from None
     return check_input_shape(shape)
 
 
@@ -34,8 +35,13 @@ def check_input_shape(shape: Sequence[int]) -> tuple[int, ...]:
         ConfXError: Fewer than 2 dims, a size below 1, or a batch other than 1.
     """
     text = ",".join(str(size) for size in shape)
-    if len(shape) < 2 or any(not isinstance(size, int) or isinstance(size, bool) or size < 1 for size in shape):
+    try:
+        shape = tuple(operator.index(size) for size in shape)
+    except TypeError:
+        shape = ()
+    if len(shape) < 2 or any(size < 1 for size in shape):
         raise ConfXError(f"--input-shape {text!r}: give at least 2 positive integers (batch, channels, ...)")
     if shape[0] != 1:
-        raise ConfXError(f"--input-shape {text!r}: batch must be 1 (a layer table has no batch dim); use 1,{text.split(',', 1)[1]}")
-    return tuple(shape)
+        fixed = "1," + text.split(",", 1)[1]
+        raise ConfXError(f"--input-shape {text!r}: batch must be 1 (a layer table has no batch dim); use {fixed}")
+    return shape
