@@ -12,17 +12,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import onnx
-from onnx import shape_inference
 
 from confx.costmodel.errors import ConfXError
 from confx.pipeline.workload.input_shape import check_input_shape
 from confx.pipeline.workload.lower import conv_row, matmul_row
 from confx.pipeline.workload.network import ImportedNetwork, TraceLog
+from confx.pipeline.workload.onnx_shapes import Shapes, infer_static_shapes
 from confx.pipeline.workload.table import LayerRow
 
 logger = logging.getLogger(__name__)
 
-Shapes = dict[str, tuple[int | None, ...]]
 #: Nodes that only move, reshape or describe data: not worth a line in the summary.
 _BOOKKEEPING = {
     "Cast", "Constant", "ConstantOfShape", "Expand", "Flatten", "Gather", "Identity", "Reshape", "Shape",
@@ -54,12 +53,7 @@ def import_onnx(
     where = source or str(path)
     model = _load(path)
     _fix_inputs(model, where, input_shape)
-    try:
-        model = shape_inference.infer_shapes(model, data_prop=True)
-    except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError) as error:
-        first_line = str(error).strip().splitlines()[0]
-        raise ConfXError(f"{where}: ONNX shape inference failed ({first_line}); check the input shape") from error
-    shapes = _known_shapes(model.graph)
+    model, shapes = infer_static_shapes(model, where=where)
     log = TraceLog()
     for node in model.graph.node:
         if node.op_type in ("Conv", "ConvTranspose"):
@@ -108,16 +102,6 @@ def _fix_inputs(model: onnx.ModelProto, where: str, input_shape: Sequence[int] |
             raise ConfXError(
                 f"{where}: input {value.name!r} has dynamic sizes ({sizes}); give --input-shape, e.g. 1,3,224,224"
             )
-
-
-def _known_shapes(graph: onnx.GraphProto) -> Shapes:
-    """Shapes of every named tensor after inference; unknown sizes are None."""
-    shapes: Shapes = {tensor.name: tuple(tensor.dims) for tensor in graph.initializer}
-    for value in (*graph.input, *graph.value_info, *graph.output):
-        if value.type.HasField("tensor_type") and value.type.tensor_type.HasField("shape"):
-            dims = value.type.tensor_type.shape.dim
-            shapes[value.name] = tuple(dim.dim_value if dim.HasField("dim_value") else None for dim in dims)
-    return shapes
 
 
 def _shape(node: onnx.NodeProto, tensor: str, shapes: Shapes, where: str) -> tuple[int, ...]:
