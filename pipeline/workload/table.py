@@ -94,7 +94,7 @@ def read_table_csv(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise ConfXError(f"{path}: layer table file not found")
-    frame = pd.read_csv(path)
+    frame = pd.read_csv(path, dtype={"name": str, "source": str})
     missing = [column for column in ("K", "C", "Y", "X", "R", "S", "T") if column not in frame]
     if missing:
         raise ConfXError(f"{path}: missing column(s) {','.join(missing)}; a layer table needs K,C,Y,X,R,S,T")
