@@ -252,3 +252,21 @@ def test_committed_catalog_matches_the_zoo(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(committed, import_network("zoo:resnet18").table)
     written = import_network("zoo:resnet18").write_csv(tmp_path / "resnet18.csv")
     assert written.read_text() == (CATALOG_DIR / "resnet18.csv").read_text()
+
+
+def test_fused_attention_is_two_batched_products() -> None:
+    class Attention(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.qkv = nn.Linear(16, 48)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            q, k, v = self.qkv(x).view(1, 10, 3, 2, 8).permute(2, 0, 3, 1, 4)  # 2 heads of 8, 10 tokens
+            return nn.functional.scaled_dot_product_attention(q, k, v)
+
+    table = import_module(Attention(), input_shape=(1, 10, 16)).table
+    assert table[list(DIM_COLUMNS[:6])].to_numpy().tolist() == [
+        [48, 16, 1, 10, 1, 1],  # qkv on each of the 10 tokens
+        [10, 8, 2, 10, 1, 1],  # q @ k^T per head
+        [8, 10, 2, 10, 1, 1],  # weights @ v per head
+    ]
