@@ -25,9 +25,7 @@ logger = logging.getLogger(__name__)
 _IMPORTER_VERSION = "1"
 
 
-def cached_import(
-    source: str, cache_dir: str | Path, *, input_shape: Sequence[int] | None = None
-) -> ImportedNetwork:
+def cached_import(source: str, cache_dir: str | Path, *, input_shape: Sequence[int] | None = None) -> ImportedNetwork:
     """Import a source, reusing the table in ``cache_dir`` if this source and shape were imported before.
 
     The table is written as ``<source>-<key>.csv`` and its summary beside it as ``.txt``; the summary is
