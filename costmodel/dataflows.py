@@ -65,7 +65,19 @@ def _l1_conv(R: IntArray, S: IntArray, B: IntArray) -> IntArray:
     return 2 * R * S * (1 + 2 * B)
 
 
-def dla(K, C, Y, X, R, S, P, B, *, stride_y=1, stride_x=1) -> TemplateCounts:  # noqa: ANN001 - int64 arrays
+def dla(
+    K: IntArray,
+    C: IntArray,
+    Y: IntArray,
+    X: IntArray,
+    R: IntArray,
+    S: IntArray,
+    P: IntArray,
+    B: IntArray,
+    *,
+    stride_y: IntArray | int = 1,
+    stride_x: IntArray | int = 1,
+) -> TemplateCounts:
     """NVDLA-like: K tiles over time, C across the P PEs (spec 4.1).
 
     With a stride, MAESTRO's Y/X windows step by the stride, so the same form holds with the
@@ -102,7 +114,9 @@ def dla(K, C, Y, X, R, S, P, B, *, stride_y=1, stride_x=1) -> TemplateCounts:  #
     )
 
 
-def dla_stride_is_closed(Y, X, R, S, stride_y, stride_x) -> NDArray[np.bool_]:  # noqa: ANN001
+def dla_stride_is_closed(
+    Y: IntArray, X: IntArray, R: IntArray, S: IntArray, stride_y: IntArray, stride_x: IntArray
+) -> NDArray[np.bool_]:
     """Where :func:`dla` is exact for a strided layer: ``(Y - R) mod stride_y`` is 0 or ``stride_y - 1``, same for X.
 
     Why: otherwise MAESTRO's last window is an edge tile whose output extent
@@ -115,7 +129,9 @@ def dla_stride_is_closed(Y, X, R, S, stride_y, stride_x) -> NDArray[np.bool_]:  
     return ((rem_y == 0) | (rem_y == stride_y - 1)) & ((rem_x == 0) | (rem_x == stride_x - 1))
 
 
-def shi(K, C, Y, X, R, S, P, B) -> TemplateCounts:  # noqa: ANN001
+def shi(
+    K: IntArray, C: IntArray, Y: IntArray, X: IntArray, R: IntArray, S: IntArray, P: IntArray, B: IntArray
+) -> TemplateCounts:
     """ShiDianNao-like output stationary: R output rows per step, X' across PEs (spec 4.2)."""
     Yo, Xo = Y - R + 1, X - S + 1
     RS = R * S
@@ -124,7 +140,7 @@ def shi(K, C, Y, X, R, S, P, B) -> TemplateCounts:  # noqa: ANN001
     t_Y = Yo % R
     T_X = _ceil_div(Xo, P)
     valid = ~((R > 1) & (Y < 2 * R - 1)) & ~((P <= X) & (X < P + S - 1))
-    runtime = T_K * T_X * C * (Yo * kB * RS + T_Y) + 1
+    runtime: IntArray = T_K * T_X * C * (Yo * kB * RS + T_Y) + 1  # type: ignore[assignment]  # numpy stubs: int
     # Quirk: a partial last row group is counted as R rows (R-1 extra rows of MACs).
     Yhat = Yo + (t_Y > 0) * (R - 1)
     macs = K * C * RS * Xo * Yhat
@@ -145,7 +161,9 @@ def shi(K, C, Y, X, R, S, P, B) -> TemplateCounts:  # noqa: ANN001
     )
 
 
-def eye(K, C, Y, X, R, S, P, B) -> TemplateCounts:  # noqa: ANN001
+def eye(
+    K: IntArray, C: IntArray, Y: IntArray, X: IntArray, R: IntArray, S: IntArray, P: IntArray, B: IntArray
+) -> TemplateCounts:
     """Eyeriss-like row stationary: Y' rows across PEs, one channel per step (spec 4.3)."""
     Yo, Xo = Y - R + 1, X - S + 1
     RS = R * S
@@ -184,7 +202,7 @@ def eye(K, C, Y, X, R, S, P, B) -> TemplateCounts:  # noqa: ANN001
     )
 
 
-def dpt(C, Y, X, R, S, P, B) -> TemplateCounts:  # noqa: ANN001
+def dpt(C: IntArray, Y: IntArray, X: IntArray, R: IntArray, S: IntArray, P: IntArray, B: IntArray) -> TemplateCounts:
     """Depthwise template: B channels per PE, single level (spec 4.4). K plays no role."""
     Yo, Xo = Y - R + 1, X - S + 1
     RS = R * S

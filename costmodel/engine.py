@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -49,7 +50,7 @@ INPUT_TENSORS = ("input", "weight")
 # ConfuciuX's mapping files (reference/dataflow/*.m) as (spatial, variable, size, offset), one
 # list per cluster level. Sizes name a knob: "B" KTileSz, "P" ClusterSz, "R"/"S" Sz(R)/Sz(S);
 # a primed variable is written in output coordinates.
-_TEMPLATES = {
+_TEMPLATES: dict[str, Any] = {
     "dla": (
         ((True, "K", "B", "B"), (False, "C", "P", "P"), (False, "R", "R", "R"), (False, "S", "S", "S"),
          (False, "Y'", 1, 1), (False, "X'", 1, 1)),
@@ -329,7 +330,7 @@ def _egress(level: Level, case: tuple[State, ...]) -> IntArray:
     coupled = [i for i, d in enumerate(level.directives) if d.var in outputs]
     first, regular, edge_pe = _fold_multiplicities(level, case)
     spread = any(level.directives[i].spatial for i in coupled)
-    products = [1, 1, 1]
+    products: list[Any] = [1, 1, 1]
     for i in coupled:
         d, state = level.directives[i], case[i]
         tile = level.out_tile(d.var)
@@ -350,7 +351,7 @@ def _egress(level: Level, case: tuple[State, ...]) -> IntArray:
 def _work(level: Level, case: tuple[State, ...]) -> tuple[IntArray, IntArray]:
     """Critical-path partial sums of the first unit, and MACs of all active units, per occurrence."""
     outputs = set(level.tensors["output"])
-    products = [1, 1, 1]
+    products: list[Any] = [1, 1, 1]
     for d, state in zip(level.directives, case, strict=True):
         tile = level.out_tile(d.var) if d.var in outputs else level.tiles[d.var]
         if not d.spatial:
@@ -382,7 +383,7 @@ def _ingress(level: Level, case: tuple[State, ...], tensor: str) -> IntArray | i
                 reinit = reinit | ~case[i].unrolled
     first, regular, edge_pe = _fold_multiplicities(level, case)
     spread = any(level.directives[i].spatial for i in coupled)
-    products = [1, 1, 1]
+    products: list[Any] = [1, 1, 1]
     for i in coupled:
         d, state = level.directives[i], case[i]
         tile = level.tiles[d.var]
@@ -489,7 +490,7 @@ class Analysis:
                 cost = np.maximum(np.maximum(in_delay, compute), _noc_delay(out))  # double buffering
             if top:
                 cost = np.maximum(np.maximum(off_in, cost), off_out)
-            weight = np.where(active, occurrences, 0)
+            weight: IntArray = np.where(active, occurrences, 0)
             result.runtime = result.runtime + weight * cost
             result.macs = result.macs + weight * macs
             result.read_input = result.read_input + weight * loads["input"]
@@ -516,7 +517,7 @@ def _varies(level: Level, d: Directive) -> bool:
 
 def _l1_size(level: Level) -> IntArray:
     """Double-buffered per-PE L1 from the innermost level's mapped tiles (spec 2.8)."""
-    total = 0
+    total: Any = 0
     for tensor_vars in level.tensors.values():
         total = total + np.prod([level.tiles[v].mapped for v in tensor_vars], axis=0)
     return 2 * total

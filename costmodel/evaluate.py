@@ -384,7 +384,7 @@ def _template_counts(
                 part = _CONV_KERNELS[code](K[m], C[m], Y[m], X[m], R[m], S[m], num_pe[m], ktile[m])
             for name in _COUNT_FIELDS:
                 counts[name][m] = getattr(part, name)
-        if strided is not None and code == 0:
+        if options is not None and strided is not None and code == 0:
             # dla's closed form also holds for most strides (every stride 2).
             m = mask & strided & dataflows.dla_stride_is_closed(Y, X, R, S, options.stride_y, options.stride_x)
             if m.any():
@@ -393,7 +393,7 @@ def _template_counts(
                 for name in _COUNT_FIELDS:
                     counts[name][m] = getattr(part, name)
                 strided = strided & ~m
-        if strided is not None and (mask & strided).any():
+        if options is not None and strided is not None and (mask & strided).any():
             m = mask & strided
             template = "dpt" if code == len(DATAFLOWS) else DATAFLOWS[code]
             part = engine.analyse(

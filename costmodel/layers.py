@@ -72,12 +72,12 @@ class LayerTable:
     @property
     def output_rows(self) -> NDArray[np.int64]:
         """Output rows per layer, ``(Y - R) // stride_y + 1``, shape (n_layers,)."""
-        return (self.column("Y") - self.column("R")) // self.stride_y + 1
+        return (self.column("Y") - self.column("R")) // self._option("stride_y") + 1
 
     @property
     def output_columns(self) -> NDArray[np.int64]:
         """Output columns per layer, ``(X - S) // stride_x + 1``, shape (n_layers,)."""
-        return (self.column("X") - self.column("S")) // self.stride_x + 1
+        return (self.column("X") - self.column("S")) // self._option("stride_x") + 1
 
     def options(self, layer: NDArray[np.int64] | None = None) -> LayerOptions:
         """Strides and group counts of some layers (all by default), for the cost model.
@@ -86,7 +86,12 @@ class LayerTable:
             layer: Layer indices, any shape (flattened); None for every layer in order.
         """
         index = slice(None) if layer is None else np.asarray(layer).reshape(-1)
-        return LayerOptions(stride_y=self.stride_y[index], stride_x=self.stride_x[index], groups=self.groups[index])
+        return LayerOptions(**{column: self._option(column)[index] for column in LAYER_OPTION_COLUMNS})
+
+    def _option(self, column: str) -> NDArray[np.int64]:
+        values: NDArray[np.int64] | None = getattr(self, column)
+        assert values is not None, "filled in by __post_init__"
+        return values
 
     @property
     def depthwise(self) -> NDArray[np.bool_]:

@@ -209,9 +209,11 @@ class ConfuciuXEnv(gymnasium.Env):
         self._order = order
         self._step = 0
         self._previous_action = np.zeros(len(self._gene_sizes), dtype=np.int64)
-        self._design = self.problem.uniform_design(min(self.problem.space.num_pe), min(self.problem.space.ktile))
+        self._design: NDArray[np.int64] = self.problem.uniform_design(
+            min(self.problem.space.num_pe), min(self.problem.space.ktile)
+        )
         self._used = 0.0
-        self._episode_reward_sum = 0.0
+        self._episode_reward_sum: float = 0.0
         self._done = False
 
     def _valid_step_reward(self, term: float, used: float) -> tuple[float, bool]:

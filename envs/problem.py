@@ -289,7 +289,7 @@ class Problem:
         self._check_bounds(batch)
         valid_layers, metrics = self.layer_costs(batch)
         self.model_evaluations += len(batch) if count else 0
-        valid = valid_layers.all(axis=1)
+        valid = np.asarray(valid_layers.all(axis=1))
         used = np.where(valid, metrics[self.spec.constraint].sum(axis=1), np.nan)
         objective = np.where(valid, self.aggregate(metrics), np.nan)
         feasible = valid & (used <= self.budget * (1 + BUDGET_RTOL))

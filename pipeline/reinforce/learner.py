@@ -45,12 +45,12 @@ def normalised_returns(rewards: np.ndarray, gamma: float) -> np.ndarray:
 class AddNormalisedReturns(ConnectorV2):
     """Learner connector piece: adds :data:`NORMALISED_RETURNS` for every episode step."""
 
-    def __init__(self, input_observation_space=None, input_action_space=None, *, gamma: float) -> None:  # noqa: ANN001
+    def __init__(self, input_observation_space: Any = None, input_action_space: Any = None, *, gamma: float) -> None:
         super().__init__(input_observation_space, input_action_space)
         self.gamma = gamma
 
     @override(ConnectorV2)
-    def __call__(self, *, rl_module, episodes, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:  # noqa: ANN001
+    def __call__(self, *, rl_module: Any, episodes: Any, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         for episode in self.single_agent_episode_iterator(episodes, agents_that_stepped_only=False):
             self.add_n_batch_items(
                 batch=batch,
@@ -72,7 +72,7 @@ class ReinforceLearner(TorchLearner):
             self._learner_connector.prepend(AddNormalisedReturns(gamma=self.config.gamma))
 
     @override(TorchLearner)
-    def configure_optimizers_for_module(self, module_id: str, config=None) -> None:  # noqa: ANN001
+    def configure_optimizers_for_module(self, module_id: str, config: Any = None) -> None:
         module = self._module[module_id]
         lstm = list(module.lstm.parameters()) if module.lstm is not None else []
         lstm_ids = {id(p) for p in lstm}
@@ -91,7 +91,7 @@ class ReinforceLearner(TorchLearner):
                 )
 
     @override(TorchLearner)
-    def compute_loss_for_module(self, *, module_id: str, config, batch: dict, fwd_out: dict) -> torch.Tensor:  # noqa: ANN001
+    def compute_loss_for_module(self, *, module_id: str, config: Any, batch: dict, fwd_out: dict) -> torch.Tensor:
         module = self.module[module_id]
         dist = module.get_train_action_dist_cls().from_logits(fwd_out[Columns.ACTION_DIST_INPUTS])
         log_probs = dist.logp(batch[Columns.ACTIONS])
@@ -104,7 +104,9 @@ class ReinforceLearner(TorchLearner):
         return loss
 
     @override(TorchLearner)
-    def postprocess_gradients_for_module(self, *, module_id: str, config=None, module_gradients_dict: dict) -> dict:  # noqa: ANN001
+    def postprocess_gradients_for_module(
+        self, *, module_id: str, config: Any = None, module_gradients_dict: dict
+    ) -> dict:
         clip_norms = {NETWORK_OPTIMIZER: config.network_grad_clip, LSTM_OPTIMIZER: config.lstm_grad_clip}
         for name, optimizer in self.get_optimizers_for_module(module_id):
             grads = self.filter_param_dict_for_optimizer(module_gradients_dict, optimizer)

@@ -99,11 +99,10 @@ class ConfuciuXPolicy(TorchRLModule):
         A single step through nn.LSTM costs ~4x a cell call; a whole episode through
         a Python loop of cells costs ~5x nn.LSTM's fused kernel (training).
         """
+        assert self.lstm is not None, "the feed-forward policy has no LSTM"
         if hidden.shape[1] == 1:
-            lstm = self.lstm
-            h, c = torch.lstm_cell(
-                hidden[:, 0], (h, c), lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0
-            )
+            # all_weights[0]: weight_ih, weight_hh, bias_ih, bias_hh of the one layer, in lstm_cell's order.
+            h, c = torch.lstm_cell(hidden[:, 0], (h, c), *self.lstm.all_weights[0])
             return h.unsqueeze(1), (h, c)
         hidden, (h, c) = self.lstm(hidden, (h.unsqueeze(0).contiguous(), c.unsqueeze(0).contiguous()))
         return hidden, (h.squeeze(0), c.squeeze(0))

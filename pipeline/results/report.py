@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import typing
 from pathlib import Path
 
 import numpy as np
@@ -63,7 +64,7 @@ def _best_row(group: pd.DataFrame) -> pd.Series | None:
         return None
     values = usable["objective_value"].astype("float64")
     index = values.idxmax() if usable["sense"].iloc[0] == "max" else values.idxmin()
-    return usable.loc[index]
+    return typing.cast(pd.Series, usable.loc[typing.cast(int, index)])
 
 
 def _comparison_row(keys: tuple, group: pd.DataFrame) -> dict[str, object]:
@@ -174,7 +175,9 @@ def plot_gap_by_algorithm(trials: pd.DataFrame, path: Path) -> Path:
     usable = usable_trials(trials)
     usable = usable[_finite(usable["gap"])]
     algorithms = sorted(usable["algorithm"].astype(str).unique())
-    problems = sorted(usable.groupby(["network", "dataflow"]).groups)
+    problems: list[tuple[str, str]] = sorted(
+        {(str(n), str(d)) for n, d in zip(usable["network"], usable["dataflow"], strict=True)}
+    )
     figure = new_figure(max(5.0, 1.2 * len(algorithms) + 2.5), 4.2)
     axes = figure.add_subplot()
     if usable.empty:

@@ -165,14 +165,13 @@ def _tag_entities(tags: Mapping[str, object]) -> list[RunTag]:
     return [RunTag(key, str(value)) for key, value in tags.items()]
 
 
-def _is_finite_number(value: object) -> bool:
-    """True for finite Python or numpy numbers (bools count as 0/1)."""
-    return isinstance(value, numbers.Real) and math.isfinite(value)
-
-
 def _final_metrics(values: Mapping[str, object], timestamp: int) -> list[Metric]:
-    """Finite numeric values as step-0 metrics; None, NaN and non-numbers are left out."""
-    return [Metric(key, float(value), timestamp, 0) for key, value in values.items() if _is_finite_number(value)]
+    """Finite numeric values (Python or numpy; bools count as 0/1) as step-0 metrics; None, NaN and text are left out."""
+    return [
+        Metric(key, float(value), timestamp, 0)
+        for key, value in values.items()
+        if isinstance(value, numbers.Real) and math.isfinite(value)
+    ]
 
 
 def _error_text(error: str) -> str:

@@ -131,7 +131,8 @@ def train_episodes(
     from confx.pipeline.reinforce.algorithm import env_cost_model_calls, take_env_memo_cells
 
     try:
-        log, curve, last_print = None, [], time.perf_counter()
+        log, last_print = None, time.perf_counter()
+        curve: list[tuple[int, int, float]] = []
         while log is None or log.episodes < episodes:
             algo.train()
             log = episode_log()
@@ -226,6 +227,6 @@ def search_reinforce(
 ) -> SearchResult:
     """The RL stage alone, for E episodes."""
     tracker = BestTracker(problem)
-    outcome = run_rl_stage(problem, episodes=epochs, seed=seed, settings=settings.rl, progress=progress)
+    outcome = run_rl_stage(problem, episodes=epochs, seed=seed, settings=settings, progress=progress)
     adopt_rl_outcome(tracker, problem, outcome)
     return tracker.result("reinforce", seed)

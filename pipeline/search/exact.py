@@ -388,7 +388,8 @@ def milp_choice(
     differences near the optimum. An answer that fails ``within_budget`` (HiGHS allows rows
     to be violated by its tolerance) is excluded by a no-good cut, which keeps the search exact.
     """
-    picks, (excess, _), forbidden = incumbent, knapsack.excess(incumbent), []
+    picks, (excess, _) = incumbent, knapsack.excess(incumbent)
+    forbidden: list[list[int]] = []
     for _ in range(MAX_SOLVES):
         keep = promising_options(knapsack, multiplier, lp_bound, excess)
         logger.debug("exact: MILP over %d of %d options", sum(map(len, keep)), sum(map(len, knapsack.terms)))

@@ -7,6 +7,8 @@ on every env runner by :class:`~pipeline.reinforce.episode_log.EpisodeLogCallbac
 
 from __future__ import annotations
 
+from typing import Any
+
 from confx.envs.confuciux_env import ConfuciuXEnv
 from confx.envs.problem import Problem
 from confx.pipeline.search.base import BestTracker, Progress, SearchResult
@@ -15,7 +17,7 @@ from confx.pipeline.search.ray_runtime import ensure_ray
 from confx.pipeline.search.settings import DEFAULT_EPOCHS, PPOSettings
 
 
-def _best_logs(algo) -> list:  # noqa: ANN001 - an RLlib Algorithm
+def _best_logs(algo: Any) -> list[Any]:
     from confx.pipeline.reinforce.episode_log import RUNNER_ATTRIBUTE
 
     return algo.env_runner_group.foreach_env_runner(

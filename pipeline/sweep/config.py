@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
 from confx.costmodel import DATAFLOWS
 from confx.costmodel.errors import ConfXError
@@ -133,11 +134,11 @@ class SweepConfig(_Frozen):
     space: Literal["grid", "integer"] = "grid"
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     algorithms: list[AlgorithmEntry] = Field(min_length=1)
-    resources: Resources = Field(default_factory=Resources)
-    tracking: Tracking = Field(default_factory=Tracking)
+    resources: Resources = Resources()
+    tracking: Tracking = Tracking()
     results_dir: str = "results"
     max_failures: int = Field(1, ge=0)
-    nightly: Nightly = Field(default_factory=Nightly)
+    nightly: Nightly = Nightly()
 
     @field_validator("muls")
     @classmethod
@@ -161,7 +162,7 @@ class SweepConfig(_Frozen):
         return networks
 
 
-def _location(error: dict) -> str:
+def _location(error: ErrorDetails) -> str:
     return ".".join(str(part) for part in error["loc"]) or "(top level)"
 
 

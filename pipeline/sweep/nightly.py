@@ -84,7 +84,7 @@ def compare_nights(previous: pd.DataFrame, current: pd.DataFrame, tolerances: Ni
         )
         .reset_index()
     )
-    reasons = [[] for _ in range(len(joined))]
+    reasons: list[list[str]] = [[] for _ in range(len(joined))]
     worse = np.where(
         joined["sense_current"] == "max",
         joined["best_objective_previous"] - joined["best_objective_current"],
@@ -114,7 +114,7 @@ def nightly_markdown(date: dt.date, previous: Path | None, comparison: pd.DataFr
     from confx.pipeline.results.report import markdown_table
 
     lines = [f"# ConfX nightly {date.isoformat()}", ""]
-    if comparison is None:
+    if comparison is None or previous is None:
         lines.append("No earlier night to compare with: this night is the baseline.")
     else:
         regressed = comparison[comparison["regressed"]]

@@ -145,7 +145,7 @@ def _call_builder(source: Source, module: object) -> torch.nn.Module:
 
 def _torchvision_model(source: Source) -> torch.nn.Module:
     try:
-        import torchvision  # noqa: PLC0415  (optional: only this form needs it)
+        import torchvision  # type: ignore[import-not-found]  # optional: only this form needs it
     except Exception as error:  # a torchvision built for another torch fails with RuntimeError, not ImportError
         raise ConfXError(
             f"{source.text}: torchvision is not importable here ({type(error).__name__}); "

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -98,7 +99,8 @@ def read_table_csv(path: str | Path) -> pd.DataFrame:
     missing = [column for column in ("K", "C", "Y", "X", "R", "S", "T") if column not in frame]
     if missing:
         raise ConfXError(f"{path}: missing column(s) {','.join(missing)}; a layer table needs K,C,Y,X,R,S,T")
-    for column, default in {**OPTIONAL_DEFAULTS, "name": "", "source": str(path)}.items():
+    defaults: dict[str, Any] = {**OPTIONAL_DEFAULTS, "name": "", "source": str(path)}
+    for column, default in defaults.items():
         if column not in frame:
             frame[column] = default
     frame["name"] = frame["name"].fillna("").astype(str)

@@ -26,7 +26,7 @@ def conv_norm_act(
 ) -> nn.Sequential:
     """Convolution (no bias), batch norm and an optional activation; "same" padding by default."""
     kernel_size = (kernel, kernel) if isinstance(kernel, int) else kernel
-    pad = tuple((k - 1) // 2 for k in kernel_size) if padding is None else padding
+    pad = ((kernel_size[0] - 1) // 2, (kernel_size[1] - 1) // 2) if padding is None else padding
     layers: list[nn.Module] = [
         nn.Conv2d(c_in, c_out, kernel_size, stride, pad, groups=groups, bias=False),
         nn.BatchNorm2d(c_out),
@@ -45,7 +45,14 @@ def make_divisible(value: float, divisor: int = 8) -> int:
 class SqueezeExcite(nn.Module):
     """Channel gating from the globally pooled feature map (two 1x1 convolutions on a 1x1 map)."""
 
-    def __init__(self, channels: int, squeeze: int, *, act: Activation = nn.ReLU, gate: Activation = nn.Sigmoid):
+    def __init__(
+        self,
+        channels: int,
+        squeeze: int,
+        *,
+        act: Callable[[], nn.Module] = nn.ReLU,
+        gate: Callable[[], nn.Module] = nn.Sigmoid,
+    ) -> None:
         super().__init__()
         self.fc1, self.act = nn.Conv2d(channels, squeeze, 1), act()
         self.fc2, self.gate = nn.Conv2d(squeeze, channels, 1), gate()
@@ -72,9 +79,9 @@ class InvertedResidual(nn.Module):
         *,
         act: Activation = nn.ReLU6,
         squeeze: int = 0,
-        se_act: Activation = nn.ReLU,
-        gate: Activation = nn.Sigmoid,
-    ):
+        se_act: Callable[[], nn.Module] = nn.ReLU,
+        gate: Callable[[], nn.Module] = nn.Sigmoid,
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = [] if expanded == c_in else [conv_norm_act(c_in, expanded, act=act)]
         layers.append(conv_norm_act(expanded, expanded, kernel, stride, groups=expanded, act=act))
