@@ -58,7 +58,19 @@ _EXPORTS = {
     "read_results": ("confx.pipeline.results.sweep_tables", "read_results"),
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "CostResult",
+    "LayerTable",
+    "Problem",
+    "SearchResult",
+    "build_problem",
+    "evaluate",
+    "load_network",
+    "networks",
+    "read_results",
+    "run_search",
+]
+assert sorted(_EXPORTS) == __all__
 
 
 def __getattr__(name: str) -> Any:
