@@ -44,6 +44,14 @@ OUTPUT_COLUMNS = (
     "true_macs",
 )
 
+EXACT_INTEGER_MAX = 2**53
+"""Largest layer size the cost model computes exactly.
+
+Its counts are int64 products of the layer dims and the knobs (with small constant factors);
+keeping ``K*C*Y*X*R*S*max(num_pe, ktile)`` below 2**53 leaves those factors 2**10 of headroom
+below int64's 2**63, so nothing wraps around to a negative count.
+"""
+
 COST_MODEL_VERSION = "maestro-4eb08d1-closed-forms-2-stride-groups"
 """Names the MAESTRO behaviour reproduced; part of every cache key and tracked run."""
 
@@ -120,11 +128,23 @@ def _as_int_column(
 ) -> NDArray[np.int64]:
     """Cast one column to int64, recording non-numeric or non-integer entries as problems."""
     array = np.broadcast_to(np.asarray(values), (n_points,))
-    if array.dtype.kind in "iu":
+    if array.dtype.kind == "i":
         return array.astype(np.int64)
+    if array.dtype.kind == "u":
+        too_big = array > EXACT_INTEGER_MAX
+        if too_big.any():
+            shown = ", ".join(f"{rows(r)}: {array[r]}" for r in np.flatnonzero(too_big)[:5])
+            problems.append(f"column {name}: too large ({shown}); keep values below 2^53")
+        return np.where(too_big, 1, array).astype(np.int64)
     if array.dtype.kind == "b":
         problems.append(f"column {name}: booleans are not layer dimensions")
         return np.ones(n_points, dtype=np.int64)
+    if array.dtype.kind == "O":
+        booleans = [r for r, value in enumerate(array) if isinstance(value, bool | np.bool_)]
+        if booleans:
+            shown = ", ".join(f"{rows(r)}: {array[r]!r}" for r in booleans[:5])
+            problems.append(f"column {name}: booleans are not numbers ({shown}); expected positive integers")
+            return np.ones(n_points, dtype=np.int64)
     try:
         floats = array.astype(np.float64)
     except (TypeError, ValueError):
@@ -138,6 +158,11 @@ def _as_int_column(
         shown = ", ".join(f"{rows(r)}: {str(array[r])!r}" for r in np.flatnonzero(bad)[:5])
         problems.append(f"column {name}: not an integer ({shown})")
         floats = np.where(bad, 1.0, floats)
+    too_big = np.abs(floats) > EXACT_INTEGER_MAX
+    if too_big.any():
+        shown = ", ".join(f"{rows(r)}: {str(array[r])!r}" for r in np.flatnonzero(too_big)[:5])
+        problems.append(f"column {name}: too large ({shown}); keep values below 2^53")
+        floats = np.where(too_big, 1.0, floats)
     return floats.astype(np.int64)
 
 
@@ -250,10 +275,35 @@ def check_design_points(
     _check_rule(P < 1, "column num_pe: must be >= 1", P, problems, rows)
     _check_rule(B < 1, "column ktile: must be >= 1", B, problems, rows)
     _check_options(columns, options, problems, rows)
+    if not problems:
+        _check_size(columns, P, B, problems, rows)
     if problems:
         raise LayerTableError(join_problems(problems))
     dims = np.stack([columns[name] for name in LAYER_COLUMNS], axis=1)
     return dims, P, B, LayerOptions(**options)
+
+
+def _check_size(
+    columns: dict[str, NDArray[np.int64]],
+    P: NDArray[np.int64],
+    B: NDArray[np.int64],
+    problems: list[str],
+    rows: RowNames,
+) -> None:
+    """Layers so large that the cost model's int64 counts would overflow (see :data:`EXACT_INTEGER_MAX`)."""
+    size = np.ones(len(P), dtype=np.float64)
+    for name in ("K", "C", "Y", "X", "R", "S"):
+        size *= columns[name].astype(np.float64)
+    size *= np.maximum(P, B).astype(np.float64)
+    bad = size > EXACT_INTEGER_MAX
+    if bad.any():
+        indices = np.flatnonzero(bad)
+        shown = ", ".join(f"{rows(r)} ({size[r]:.3g})" for r in indices[:5])
+        extra = f" and {len(indices) - 5} more" if len(indices) > 5 else ""
+        problems.append(
+            f"columns K,C,Y,X,R,S: K*C*Y*X*R*S*max(num_pe, ktile) exceeds 2^53 ({shown}{extra}), beyond which "
+            "the cost model's integer counts overflow; real layers are many orders of magnitude smaller"
+        )
 
 
 def _check_options(

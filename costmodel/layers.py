@@ -121,9 +121,18 @@ def load_network(name_or_path: str | Path) -> LayerTable:
         return parse_layer_csv(source.read_text(), name=text, source=f"built-in network {text}")
     path = Path(text)
     if path.suffix.lower() == ".csv" or path.exists():
+        if path.is_dir():
+            raise LayerTableError(f"{path}: is a folder; give a layer-table CSV file")
         if not path.is_file():
             raise LayerTableError(f"{path}: layer table file not found")
-        return parse_layer_csv(path.read_text(), name=path.stem, source=str(path))
+        try:
+            # utf-8-sig: spreadsheet exports start with a byte-order mark.
+            text = path.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError:
+            raise LayerTableError(f"{path}: not a UTF-8 text CSV file (binary content?)") from None
+        except OSError as error:
+            raise LayerTableError(f"{path}: cannot read: {error.strerror}") from None
+        return parse_layer_csv(text, name=path.stem, source=str(path))
     raise LayerTableError(
         f"unknown network {text!r}: give a built-in name ({', '.join(builtin_networks())}) "
         "or the path of a CSV file with columns K,C,Y,X,R,S,T"
@@ -144,19 +153,30 @@ def parse_layer_csv(text: str, *, name: str, source: str) -> LayerTable:
         LayerTableError: Empty file, missing columns, no rows, or bad values,
             all named with the file and line.
     """
-    reader = csv.reader(line for line in text.splitlines() if line.strip())
-    header = next(reader, None)
+    if "\x00" in text:
+        raise LayerTableError(f"{source}: not a text CSV file (it holds NUL bytes)")
+    reader = csv.reader(line for line in text.removeprefix("\ufeff").splitlines() if line.strip())
+    try:
+        header = next(reader, None)
+    except csv.Error as error:
+        raise LayerTableError(f"{source}: line 1: {error}") from None
     if header is None:
         raise LayerTableError(f"{source}: empty file (expected a header K,C,Y,X,R,S,T and one row per layer)")
     header = [h.strip() for h in header]
+    repeated = sorted({h for h in header if header.count(h) > 1 and h})
+    if repeated:
+        raise LayerTableError(f"{source}: column(s) {','.join(repeated)} appear more than once in the header")
     missing = [c for c in LAYER_COLUMNS if c not in header]
     if missing:
         raise LayerTableError(f"{source}: missing column(s) {','.join(missing)} (header is {','.join(header)})")
     rows = []
-    for line_number, row in enumerate(reader, start=2):
-        if len(row) < len(header):
-            raise LayerTableError(f"{source}: line {line_number} has {len(row)} fields, header has {len(header)}")
-        rows.append({h: row[i].strip() for i, h in enumerate(header)})
+    try:
+        for line_number, row in enumerate(reader, start=2):
+            if len(row) != len(header):
+                raise LayerTableError(f"{source}: line {line_number} has {len(row)} fields, header has {len(header)}")
+            rows.append({h: row[i].strip() for i, h in enumerate(header)})
+    except csv.Error as error:
+        raise LayerTableError(f"{source}: {error}") from None
     if not rows:
         raise LayerTableError(f"{source}: no layers (the file has only a header)")
     dims = np.array([[row[c] for c in LAYER_COLUMNS] for row in rows])

@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
+import os
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping, Sequence
+from types import FrameType
+from typing import TYPE_CHECKING, NoReturn
 
 from confx.costmodel.errors import ConfXError
 
@@ -20,6 +25,27 @@ if TYPE_CHECKING:
     from confx.pipeline.sweep.config import SweepConfig
 
 USAGE_ERROR = 2
+SEED_MAX = 2**32 - 1
+"""Largest seed every search accepts (numpy, torch and Optuna all take 32-bit seeds)."""
+COUNT_MAX = 10**9
+"""Largest ``--budget`` or ``--epochs``: beyond it a search would run for years."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM, raised in the main thread so that every ``finally`` and cleanup runs."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse whose errors are one line: the problem, then where the help is."""
+
+    commands: Mapping[str, argparse.ArgumentParser]
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(USAGE_ERROR, f"{self.prog}: error: {' '.join(message.split())}; see {self.prog} --help\n")
 
 
 def _cmd_cost(args: argparse.Namespace) -> int:
@@ -43,10 +69,44 @@ def _cmd_networks(args: argparse.Namespace) -> int:
 
 
 def _int_list(text: str) -> tuple[int, ...]:
+    """Sorted, distinct integers >= 1, comma-separated (an action space's values)."""
     try:
-        return tuple(int(v) for v in text.split(",") if v.strip())
+        values = tuple(int(v) for v in text.split(",") if v.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected at least one integer, got {text!r}")
+    if min(values) < 1:
+        raise argparse.ArgumentTypeError(f"values must be integers >= 1, got {text!r}")
+    if list(values) != sorted(set(values)):
+        raise argparse.ArgumentTypeError(f"values must be sorted and distinct, got {text!r}")
+    return values
+
+
+def _int_in(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: an integer in [low, high]."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must lie in [{low}, {high:,}], got {value}")
+        return value
+
+    return parse
+
+
+def _unit_float(text: str) -> float:
+    """An argparse type: a budget level, a finite number in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
+    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+        raise argparse.ArgumentTypeError(f"must lie in [0, 1], got {text!r}")
+    return value
 
 
 def _setting(text: str) -> tuple[str, object]:
@@ -55,7 +115,11 @@ def _setting(text: str) -> tuple[str, object]:
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return key.strip(), yaml.safe_load(value)
+    try:
+        return key.strip(), yaml.safe_load(value)
+    except yaml.YAMLError as error:
+        reason = getattr(error, "problem", None) or "not a YAML value"
+        raise argparse.ArgumentTypeError(f"{key.strip()}: {value!r} is not a value ({reason})") from None
 
 
 def _problem_from_args(args: argparse.Namespace) -> Problem:
@@ -82,8 +146,12 @@ def _problem_from_args(args: argparse.Namespace) -> Problem:
 
 def _cmd_search(args: argparse.Namespace) -> int:
     from confx.pipeline.results.search_outputs import write_search
+    from confx.pipeline.results.tables import check_output_folder
     from confx.pipeline.search import run_search
+    from confx.pipeline.search.settings import make_settings
 
+    check_output_folder(args.out, what="--out")
+    make_settings(args.algorithm, dict(args.settings))  # every setting checked before the problem is built
     problem = _problem_from_args(args)
     result = run_search(
         problem,
@@ -109,8 +177,10 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
 
 def _cmd_pareto(args: argparse.Namespace) -> int:
+    from confx.pipeline.results.tables import check_output_folder
     from confx.pipeline.search.pareto import pareto_front, write_pareto
 
+    check_output_folder(args.out, what="--out")
     frame = pareto_front(
         args.model,
         dataflows=args.dataflows,
@@ -172,10 +242,18 @@ def _cmd_nightly(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from confx.pipeline.results.report import build_report
-    from confx.pipeline.results.tables import read_table
+    from pathlib import Path
 
-    trials = read_table(f"{args.results_dir}/trials.parquet")
+    from confx.pipeline.results.report import build_report
+    from confx.pipeline.results.sweep_tables import read_results
+    from confx.pipeline.results.tables import check_output_folder
+
+    folder = check_output_folder(args.results_dir, what="results folder")
+    if not folder.is_dir():
+        raise ConfXError(f"{folder}: no such folder; give a sweep's results folder, e.g. results/default")
+    trials = read_results(folder)
+    if trials.empty:
+        raise ConfXError(f"{Path(folder, 'trials.parquet')}: has no trials (no rows); rerun the sweep with --resume")
     report, plots = build_report(trials, args.results_dir, title=f"ConfX sweep {trials['sweep'].iloc[0]}")
     print(f"report: {report}\nplots: {', '.join(str(p) for p in plots)}")
     return 0
@@ -192,6 +270,7 @@ def _cmd_ui(args: argparse.Namespace) -> int:
     if not stores:
         raise ConfXError(f"no MLflow store (mlflow.db) under {results}; run a sweep first")
     uri = default_tracking_uri(stores[0].parent)
+    _check_port_free(args.port)
     print(f"MLflow UI for {uri} on http://127.0.0.1:{args.port} (Ctrl-C to stop)", flush=True)
     command = [
         sys.executable,
@@ -205,7 +284,25 @@ def _cmd_ui(args: argparse.Namespace) -> int:
         "--port",
         str(args.port),
     ]
-    return subprocess.call(command)
+    server = subprocess.Popen(command)
+    try:
+        return server.wait()
+    finally:
+        if server.poll() is None:  # interrupted: stop the server with us
+            server.terminate()
+            server.wait(timeout=30)
+
+
+def _check_port_free(port: int) -> None:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise ConfXError(
+                f"--port {port}: already in use on 127.0.0.1; pass another, e.g. --port {port + 1}"
+            ) from None
 
 
 def _add_problem_arguments(parser: argparse.ArgumentParser) -> None:
@@ -223,20 +320,21 @@ def _add_problem_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataflow", default=DEFAULT_DATAFLOW, choices=DATAFLOWS)
     parser.add_argument("--objective", default=DEFAULT_OBJECTIVE, choices=OBJECTIVES)
     parser.add_argument("--constraint", default=DEFAULT_CONSTRAINT, choices=CONSTRAINTS)
-    parser.add_argument("--mul", type=float, default=DEFAULT_MUL, help=f"budget level in [0, 1] ({DEFAULT_MUL})")
+    parser.add_argument("--mul", type=_unit_float, default=DEFAULT_MUL, help=f"budget level in [0, 1] ({DEFAULT_MUL})")
     parser.add_argument("--space", default="grid", choices=("grid", "integer"), help="action space")
     parser.add_argument("--num-pe", type=_int_list, help="custom PE values, e.g. 1,2,4,8 (overrides --space)")
     parser.add_argument("--ktile", type=_int_list, help="custom K-tile values, e.g. 1,2,3 (overrides --space)")
     parser.add_argument("--choose-dataflow", action="store_true", help="also choose the dataflow per layer")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> _OneLineParser:
     from confx.costmodel import DATAFLOWS
-    from confx.envs.problem import DEFAULT_CONSTRAINT, DEFAULT_OBJECTIVE
+    from confx.envs.problem import CONSTRAINTS, DEFAULT_CONSTRAINT, DEFAULT_OBJECTIVE, OBJECTIVES
 
-    parser = argparse.ArgumentParser(prog="confx", description="ConfX: DNN accelerator design-space exploration.")
+    parser = _OneLineParser(prog="confx", description="ConfX: DNN accelerator design-space exploration.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     commands = parser.add_subparsers(dest="command", required=True)
+    parser.commands = commands.choices
 
     cost = commands.add_parser("cost", help="evaluate a table of design points with the cost model")
     cost.add_argument("input", help="CSV or Parquet with columns K,C,Y,X,R,S,T,dataflow,num_pe,ktile")
@@ -257,16 +355,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_problem_arguments(search)
     search.add_argument("--algorithm", required=True, choices=tuple(ALGORITHMS))
-    search.add_argument("--seed", type=int, default=0)
+    search.add_argument("--seed", type=_int_in(0, SEED_MAX), default=0)
     search.add_argument(
         "--budget",
-        type=int,
+        type=_int_in(1, COUNT_MAX),
         default=DEFAULT_BUDGET,
         help=f"whole-model evaluations of baselines (default {DEFAULT_BUDGET})",
     )
     search.add_argument(
         "--epochs",
-        type=int,
+        type=_int_in(3, COUNT_MAX),
         default=DEFAULT_EPOCHS,
         help=f"RL searches: the release's epochs E (default {DEFAULT_EPOCHS})",
     )
@@ -284,10 +382,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     pareto = commands.add_parser("pareto", help="exact optimum as a function of the budget level")
     pareto.add_argument("--model", required=True, help="built-in network name or layer-table CSV path")
-    pareto.add_argument("--dataflows", nargs="+", default=list(DATAFLOWS))
-    pareto.add_argument("--objectives", nargs="+", default=[DEFAULT_OBJECTIVE])
-    pareto.add_argument("--constraints", nargs="+", default=[DEFAULT_CONSTRAINT])
-    pareto.add_argument("--muls", nargs="+", type=float, default=[round(0.1 * i, 1) for i in range(11)])
+    pareto.add_argument("--dataflows", nargs="+", choices=DATAFLOWS, default=list(DATAFLOWS))
+    pareto.add_argument("--objectives", nargs="+", choices=OBJECTIVES, default=[DEFAULT_OBJECTIVE])
+    pareto.add_argument("--constraints", nargs="+", choices=CONSTRAINTS, default=[DEFAULT_CONSTRAINT])
+    pareto.add_argument("--muls", nargs="+", type=_unit_float, default=[round(0.1 * i, 1) for i in range(11)])
     pareto.add_argument("--space", default="grid", choices=("grid", "integer"))
     pareto.add_argument("--out", required=True, help="output folder")
     pareto.set_defaults(run=_cmd_pareto)
@@ -310,22 +408,63 @@ def build_parser() -> argparse.ArgumentParser:
 
     ui = commands.add_parser("ui", help="browse the local MLflow store in the MLflow UI (127.0.0.1)")
     ui.add_argument("--results-dir", default="results/default", help="a sweep's results folder")
-    ui.add_argument("--port", type=int, default=5000)
+    ui.add_argument("--port", type=_int_in(1, 65535), default=5000)
     ui.set_defaults(run=_cmd_ui)
 
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
+    # A second signal while the first one's cleanup runs is ignored, so that the cleanup finishes.
+    for name in ("SIGINT", "SIGTERM"):
+        signal.signal(getattr(signal, name), signal.SIG_IGN)
+    raise Interrupted(signum)
+
+
+def _run_command(argv: Sequence[str] | None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
+    try:
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # reported by the command's own parser, so the hint names its help
+            parser.commands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+    except SystemExit as stop:  # --help, or a one-line argument error
+        return stop.code if isinstance(stop.code, int) else USAGE_ERROR
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     run: Callable[[argparse.Namespace], int] = args.run
     try:
         return run(args)
     except ConfXError as error:
-        print(f"confx {args.command}: error: {error}", file=sys.stderr)
+        print(f"confx {args.command}: error: {' '.join(str(error).split())}", file=sys.stderr)
         return USAGE_ERROR
+    except KeyboardInterrupt as interrupt:
+        signum = interrupt.signum if isinstance(interrupt, Interrupted) else signal.SIGINT
+        hint = "; continue it with --resume" if args.command in ("sweep", "nightly") else ""
+        print(f"confx {args.command}: interrupted by {signal.Signals(signum).name}{hint}", file=sys.stderr)
+        return 128 + signum
+    except BrokenPipeError:  # stdout closed early (`confx networks | head -1`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one ``confx`` command; SIGINT and SIGTERM end it cleanly with 130 and 143.
+
+    Returns:
+        0 on success, 1 when a sweep has failed trials or the nightly scan regressed, 2 on a
+        user error (one line on stderr), 128 + the signal number when interrupted.
+    """
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = {}
+    if in_main_thread:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, _raise_interrupted)
+    # Tune would otherwise swallow the first Ctrl-C and return as if the sweep had finished.
+    os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")
+    try:
+        return _run_command(argv)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 if __name__ == "__main__":

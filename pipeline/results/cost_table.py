@@ -39,8 +39,9 @@ def cost_frame(designs: pd.DataFrame, *, source: str = "input") -> pd.DataFrame:
     missing = [c for c in DESIGN_COLUMNS if c not in designs.columns]
     if missing:
         raise ConfXError(f"{source}: missing column(s) {','.join(missing)}; required: {','.join(DESIGN_COLUMNS)}")
-    if designs.empty:
-        raise ConfXError(f"{source}: no rows to evaluate")
+    _check_column_types(designs, source)
+    if designs.empty:  # a header-only table is a valid empty table
+        return _empty_result(designs)
     try:
         result = evaluate(
             designs[list(LAYER_COLUMNS)].to_numpy(),
@@ -65,6 +66,32 @@ def cost_frame(designs: pd.DataFrame, *, source: str = "input") -> pd.DataFrame:
             out.loc[invalid, name] = pd.NA
         else:
             out[name] = values  # NaN already marks invalid points
+    return out
+
+
+def _check_column_types(designs: pd.DataFrame, source: str) -> None:
+    """Numeric columns must hold numbers: bools, dates, durations and categories are not coerced."""
+    problems = []
+    for name in (*LAYER_COLUMNS, "num_pe", "ktile"):
+        dtype = designs[name].dtype
+        if isinstance(dtype, pd.CategoricalDtype) or dtype.kind in "bmMSU" or pd.api.types.is_string_dtype(dtype):
+            if dtype.kind == "O" and not isinstance(dtype, pd.CategoricalDtype):
+                continue  # mixed text from a CSV: checked cell by cell, naming the rows
+            problems.append(f"column {name} has type {dtype}; expected integers")
+    if problems:
+        raise ConfXError(f"{source}: " + "; ".join(problems))
+
+
+def result_dtype(name: str) -> str:
+    return "int64" if name == "true_macs" else "float64"
+
+
+def _empty_result(designs: pd.DataFrame) -> pd.DataFrame:
+    """The output of a table without rows: its columns plus the outputs, no rows."""
+    out = designs.drop(columns=[c for c in OUTPUT_COLUMNS if c in designs.columns]).reset_index(drop=True)
+    out["valid"] = pd.Series(dtype=bool)
+    for name in OUTPUT_COLUMNS[1:]:
+        out[name] = pd.Series(dtype="Int64" if name in _INTEGER_OUTPUTS else result_dtype(name))
     return out
 
 

@@ -1,13 +1,23 @@
-"""Reading and writing tables (CSV or Parquet, chosen by file extension).
+"""Reading and writing tables (CSV or Parquet, chosen by file extension), and every output path check.
 
-Writes are atomic: a table is written to a temporary file beside its target and
-renamed into place, so that a failure never leaves a partial file behind.
+Writes are atomic: a file is written to a hidden temporary file beside its target and renamed
+into place, so that a failure or a signal never leaves a partial file behind. The temporary
+name carries the host and process id (``.<name>.confx-<host>-<pid>-<random>``), so a temporary
+left by a killed process (SIGKILL cannot be caught) is recognised and removed by the next
+write to the same place. Files are created with mode 0666 minus the umask, like any file a
+shell creates, so a shared results folder stays readable to the team.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import os
-import tempfile
+import secrets
+import socket
+import time
+import zlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -16,6 +26,10 @@ from confx.costmodel.errors import ConfXError
 
 CSV_SUFFIXES = (".csv", ".csv.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
+TEMP_MARK = ".confx-"
+"""Part of every temporary file name, between the target's name and the writer's host and pid."""
+STALE_AFTER_S = 24 * 3600
+"""A temporary file from another host counts as abandoned after this long."""
 
 
 def _kind(path: Path) -> str:
@@ -27,46 +41,189 @@ def _kind(path: Path) -> str:
     raise ConfXError(f"{path}: unknown table format; use a .csv, .csv.gz, .parquet or .pq file")
 
 
+def one_line(text: object) -> str:
+    """A message squeezed onto one line (library errors often span several)."""
+    return " ".join(str(text).split())
+
+
+# ----------------------------------------------------------------------------- reading
+
+
 def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV or Parquet table.
+    """Read a CSV or Parquet table (a UTF-8 byte-order mark is allowed).
 
     Raises:
-        ConfXError: Unknown extension, missing file, or unreadable content.
+        ConfXError: Unknown extension, missing file, a folder, or unreadable content
+            (truncated, compressed wrongly, binary, not UTF-8), naming the file.
     """
     path = Path(path)
     kind = _kind(path)
+    if path.is_dir():
+        raise ConfXError(f"{path}: is a folder, not a {kind} file")
     if not path.is_file():
         raise ConfXError(f"{path}: file not found")
     try:
         if kind == "csv":
-            return pd.read_csv(path)
-        return pd.read_parquet(path)
+            # utf-8-sig: spreadsheet exports start with a byte-order mark.
+            header = pd.read_csv(path, encoding="utf-8-sig", header=None, nrows=1, dtype=str).iloc[0].tolist()
+            frame = pd.read_csv(path, encoding="utf-8-sig")
+        else:
+            import pyarrow.parquet as pq
+
+            header = pq.read_schema(path).names
+            frame = pd.read_parquet(path)
     except pd.errors.EmptyDataError:
-        raise ConfXError(f"{path}: empty file") from None
+        raise ConfXError(f"{path}: empty file; give a header row and one design point per row") from None
+    except UnicodeDecodeError:
+        raise ConfXError(f"{path}: not a UTF-8 text {kind} file (binary content?)") from None
+    except (EOFError, gzip.BadGzipFile, zlib.error):
+        raise ConfXError(f"{path}: truncated or corrupt compressed file; export it again") from None
     except (ValueError, OSError, pd.errors.ParserError) as error:
-        raise ConfXError(f"{path}: cannot read as {kind}: {error}") from None
+        raise ConfXError(f"{path}: cannot read as {kind}: {one_line(error)}") from None
+    repeated = sorted({str(name) for name in header if header.count(name) > 1})
+    if repeated:
+        raise ConfXError(f"{path}: column(s) {', '.join(repeated)} appear more than once; keep one of each")
+    return frame
+
+
+# ----------------------------------------------------------------------------- output checks
+
+
+def _existing_ancestor(path: Path) -> Path:
+    """The nearest folder (or file) on the way up from path that exists."""
+    for parent in path.absolute().parents:
+        if parent.exists():
+            return parent
+    return Path("/")
+
+
+def check_output_folder(path: str | Path, *, what: str = "output folder") -> Path:
+    """Check that a folder can be created or written at path, before any work starts.
+
+    Raises:
+        ConfXError: path is a file, lies under a file, or its nearest existing folder is not writable.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ConfXError(f"{path}: {what} is an existing file; give a folder path")
+    existing = path if path.is_dir() else _existing_ancestor(path)
+    if not existing.is_dir():
+        raise ConfXError(f"{path}: {what} lies under {existing}, which is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfXError(f"{path}: {what} cannot be written (no write permission in {existing})")
+    return path
 
 
 def check_writable(path: str | Path) -> Path:
-    """Check that a table can be written at path (known extension, existing folder)."""
+    """Check that a table can be written at path (known extension, not a folder, writable existing folder)."""
     path = Path(path)
     _kind(path)
-    if not path.parent.exists():
-        raise ConfXError(f"{path}: folder {path.parent} does not exist")
+    if path.is_dir():
+        raise ConfXError(f"{path}: is an existing folder; give a file name such as {path / 'out.csv'}")
+    parent = path.parent
+    if not parent.exists():
+        ancestor = _existing_ancestor(path)
+        if not ancestor.is_dir():
+            raise ConfXError(f"{path}: lies under {ancestor}, which is a file, not a folder")
+        raise ConfXError(f"{path}: folder {parent} does not exist; create it first")
+    if not parent.is_dir():
+        raise ConfXError(f"{path}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfXError(f"{path}: cannot write into {parent} (no write permission)")
     return path
+
+
+# ----------------------------------------------------------------------------- atomic writes
+
+
+def _temp_prefix(path: Path) -> str:
+    return f".{path.name}{TEMP_MARK}"
+
+
+def _writer_is_gone(name: str, prefix: str, modified: float) -> bool:
+    """Whether the process that wrote a temporary file (named after its host and pid) has ended."""
+    parts = name[len(prefix) :].split("-")
+    if len(parts) < 3 or not parts[-2].isdigit():
+        return False
+    host, pid = "-".join(parts[:-2]), int(parts[-2])
+    if host != socket.gethostname():
+        return time.time() - modified > STALE_AFTER_S
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
+
+def remove_stale_temp_files(path: str | Path) -> list[Path]:
+    """Remove temporary files of path left by writers that died (SIGKILL); return them."""
+    path = Path(path)
+    prefix = _temp_prefix(path)
+    removed = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(path.parent):
+            if entry.name.startswith(prefix) and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(OSError):
+                    if _writer_is_gone(entry.name, prefix, entry.stat().st_mtime):
+                        os.unlink(entry.path)
+                        removed.append(Path(entry.path))
+    return removed
+
+
+def remove_stale_temp_files_under(folder: str | Path) -> list[Path]:
+    """Remove every abandoned temporary file in a folder tree (after a sweep's workers were stopped)."""
+    removed = []
+    for temp in Path(folder).rglob(f".*{TEMP_MARK}*"):
+        target = temp.parent / temp.name[1:].split(TEMP_MARK)[0]
+        removed += [p for p in remove_stale_temp_files(target) if p not in removed]
+    return removed
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside path; on success rename it onto path, on any failure remove it.
+
+    The temporary file is created (empty) with mode 0666 minus the umask; writers may replace it.
+    """
+    path = Path(path)
+    remove_stale_temp_files(path)
+    name = f"{_temp_prefix(path)}{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
+    temp = path.parent / name
+    os.close(os.open(temp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+    try:
+        yield temp
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+def write_atomic(path: str | Path, write: Callable[[Path], object]) -> Path:
+    """Write a file atomically: ``write(temporary path)``, then rename."""
+    path = Path(path)
+    with atomic_path(path) as temp:
+        write(temp)
+    return path
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """Write a text file atomically (for ``summary.json``, ``trial.json``, reports)."""
+    return write_atomic(path, lambda temp: temp.write_text(text, encoding="utf-8"))
 
 
 def write_table(frame: pd.DataFrame, path: str | Path) -> None:
     """Write a table atomically as CSV or Parquet, by extension."""
     path = check_writable(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        if _kind(path) == "csv":
-            frame.to_csv(tmp_name, index=False, compression="gzip" if path.name.endswith(".gz") else None)
+    kind = _kind(path)
+
+    def write(temp: Path) -> None:
+        if kind == "csv":
+            frame.to_csv(temp, index=False, compression="gzip" if path.name.endswith(".gz") else None)
         else:
-            frame.to_parquet(tmp_name, index=False)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+            frame.to_parquet(temp, index=False)
+
+    write_atomic(path, write)

@@ -166,7 +166,10 @@ def _tag_entities(tags: Mapping[str, object]) -> list[RunTag]:
 
 
 def _final_metrics(values: Mapping[str, object], timestamp: int) -> list[Metric]:
-    """Finite numeric values (Python or numpy; bools count as 0/1) as step-0 metrics; None, NaN and text are left out."""
+    """Finite numeric values (Python or numpy; bools count as 0/1) as step-0 metrics.
+
+    None, NaN and text are left out.
+    """
     return [
         Metric(key, float(value), timestamp, 0)
         for key, value in values.items()

@@ -23,6 +23,7 @@ from confx.envs.problem import DEFAULT_CONSTRAINT, DEFAULT_DATAFLOW, DEFAULT_OBJ
 from confx.envs.space import ActionSpace
 from confx.pipeline.results.figures import draw_optimum_line, new_figure
 from confx.pipeline.results.schema import PARETO_SCHEMA
+from confx.pipeline.results.tables import write_atomic
 from confx.pipeline.search.exact import OptionTable, build_option_table, solve_with_table
 
 logger = logging.getLogger(__name__)
@@ -128,7 +129,7 @@ def plot_front(frame: pd.DataFrame, path: str | Path) -> Path:
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
     path = Path(path)
-    figure.savefig(path, dpi=120)
+    figure.savefig(path, dpi=120, format="png")
     return path
 
 
@@ -137,9 +138,8 @@ def write_pareto(frame: pd.DataFrame, out_dir: str | Path) -> tuple[Path, Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     table = pa.Table.from_pandas(frame[PARETO_SCHEMA.names], schema=PARETO_SCHEMA, preserve_index=False)
-    parquet_path = out / "pareto.parquet"
-    pq.write_table(table, parquet_path)
-    return parquet_path, plot_front(frame, out / "pareto.png")
+    parquet_path = write_atomic(out / "pareto.parquet", lambda temp: pq.write_table(table, temp))
+    return parquet_path, write_atomic(out / "pareto.png", lambda temp: plot_front(frame, temp))
 
 
 __all__ = ["pareto_front", "plot_front", "write_pareto"]

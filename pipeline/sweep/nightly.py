@@ -20,6 +20,7 @@ import pandas as pd
 
 from confx.costmodel.errors import ConfXError
 from confx.pipeline.results.schema import COMPARISON_KEYS
+from confx.pipeline.results.tables import write_table, write_text
 from confx.pipeline.sweep.config import Nightly, SweepConfig
 
 logger = logging.getLogger(__name__)
@@ -170,10 +171,10 @@ def run_nightly(
     comparison = None
     if previous is not None:
         comparison = compare_nights(pd.read_parquet(previous / "trials.parquet"), outcome.trials, config.nightly)
-        comparison.to_parquet(folder / "comparison.parquet", index=False)
+        write_table(comparison, folder / "comparison.parquet")
     failed = int((outcome.trials["status"] != "ok").sum())
     report = folder / "nightly_report.md"
-    report.write_text(nightly_markdown(date, previous, comparison, failed))
+    write_text(report, nightly_markdown(date, previous, comparison, failed))
     regressions = 0 if comparison is None else int(comparison["regressed"].sum())
     close_parent_run(
         outcome.tracking_uri,

@@ -129,6 +129,7 @@ def _search_and_record(trial: Trial, context: SweepContext, report: Progress) ->
     from confx.envs.problem import build_problem
     from confx.pipeline.results import storage
     from confx.pipeline.results.search_outputs import curve_frame, solution_frame, summary_dict, write_search
+    from confx.pipeline.results.tables import write_text
     from confx.pipeline.search import run_search
 
     location = storage.join(context.location, TRIALS_FOLDER, trial.key)
@@ -173,7 +174,7 @@ def _search_and_record(trial: Trial, context: SweepContext, report: Progress) ->
         error=None,
     )
     record = {**final, "run_id": run_id, "node_id": _node_id(), "trial": trial.to_record()}
-    (out / RECORD_FILE).write_text(json.dumps(record, default=str))
+    write_text(out / RECORD_FILE, json.dumps(record, default=str))
     storage.upload(out, location)
     return final
 
