@@ -36,6 +36,9 @@ DEFAULT_DATAFLOW, DEFAULT_OBJECTIVE, DEFAULT_CONSTRAINT, DEFAULT_MUL = "dla", "l
 GENE_NUM_PE, GENE_KTILE, GENE_DATAFLOW = 0, 1, 2
 """Columns of a design array."""
 
+MEMO_MAX_BYTES = 2 * 1024**3
+"""Largest per-(layer, dataflow, P, B) cost memo a problem may allocate (it is dense in P and B)."""
+
 BUDGET_RTOL = 1e-12
 """Relative slack on the budget test, so that summation order never flips feasibility."""
 
@@ -121,6 +124,11 @@ class LayerCostMemo:
 
     FIELDS = ("runtime_cycles", "energy_nj", "area", "power", "throughput", "num_macs", "l1_bytes", "l2_bytes")
 
+    @classmethod
+    def size_bytes(cls, n_layers: int, max_num_pe: int, max_ktile: int) -> int:
+        """Bytes the memo of a table of n_layers needs: two flags and the fields per cell."""
+        return n_layers * len(DATAFLOWS) * max_num_pe * max_ktile * (2 + 8 * len(cls.FIELDS))
+
     def __init__(self, layers: LayerTable, max_num_pe: int, max_ktile: int) -> None:
         shape = (layers.n_layers, len(DATAFLOWS), max_num_pe, max_ktile)
         self.layers = layers
@@ -201,6 +209,7 @@ class Problem:
         self.objective = spec.objective
         self.sense = "max" if spec.objective in MAXIMISED else "min"
         self.dataflow_code = DATAFLOWS.index(spec.dataflow)
+        _check_memo_size(self.layers, self.space)
         self.memo = LayerCostMemo(self.layers, max(self.space.num_pe), max(self.space.ktile))
         self.model_evaluations = 0
         self.constraint_range = self._corner_range()
@@ -340,6 +349,17 @@ class Problem:
             used = used.copy()
             used[~valid] = charge(pe, one, one)
         return float(used.sum())
+
+
+def _check_memo_size(layers: LayerTable, space: ActionSpace) -> None:
+    """Refuse an action space whose dense cost memo would not fit in memory (before allocating it)."""
+    need = LayerCostMemo.size_bytes(layers.n_layers, max(space.num_pe), max(space.ktile))
+    if need > MEMO_MAX_BYTES:
+        raise ConfXError(
+            f"action space: num_pe up to {max(space.num_pe):,} and ktile up to {max(space.ktile):,} need a "
+            f"{need / 1024**3:.1f} GiB cost memo for the {layers.n_layers} layers of {layers.name} "
+            f"(limit {MEMO_MAX_BYTES / 1024**3:.0f} GiB); use smaller --num-pe / --ktile values"
+        )
 
 
 def build_problem(

@@ -414,10 +414,15 @@ def build_parser() -> _OneLineParser:
     return parser
 
 
+_received: list[int] = []
+"""The signal that interrupted the command (libraries may re-raise a plain KeyboardInterrupt)."""
+
+
 def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
     # A second signal while the first one's cleanup runs is ignored, so that the cleanup finishes.
     for name in ("SIGINT", "SIGTERM"):
         signal.signal(getattr(signal, name), signal.SIG_IGN)
+    _received.append(signum)
     raise Interrupted(signum)
 
 
@@ -438,6 +443,7 @@ def _run_command(argv: Sequence[str] | None) -> int:
         return USAGE_ERROR
     except KeyboardInterrupt as interrupt:
         signum = interrupt.signum if isinstance(interrupt, Interrupted) else signal.SIGINT
+        signum = _received[0] if _received else signum
         hint = "; continue it with --resume" if args.command in ("sweep", "nightly") else ""
         print(f"confx {args.command}: interrupted by {signal.Signals(signum).name}{hint}", file=sys.stderr)
         return 128 + signum
@@ -460,6 +466,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             previous[signum] = signal.signal(signum, _raise_interrupted)
     # Tune would otherwise swallow the first Ctrl-C and return as if the sweep had finished.
     os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")
+    _received.clear()
     try:
         return _run_command(argv)
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from pathlib import Path
@@ -9,11 +10,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from confx.costmodel import COST_MODEL_VERSION, DATAFLOWS, LAYER_COLUMNS, evaluate
+from confx.costmodel import COST_MODEL_VERSION, DATAFLOWS, LAYER_COLUMNS, OUTPUT_COLUMNS, evaluate
 from confx.envs.problem import GENE_DATAFLOW, GENE_KTILE, GENE_NUM_PE, Problem
 from confx.pipeline.results.schema import CURVE_COLUMNS
-from confx.pipeline.results.tables import write_table
+from confx.pipeline.results.tables import check_output_folder, write_table, write_text
 from confx.pipeline.search.base import SearchResult
+
+_FLOAT_OUTPUTS = ("throughput", "energy_nj", "area", "power")
 
 
 def _finite_or_none(value: float) -> float | None:
@@ -53,8 +56,8 @@ def solution_frame(problem: Problem, design: np.ndarray | None) -> pd.DataFrame:
     dims = problem.layers.dims
     frame = pd.DataFrame(dims, columns=list(LAYER_COLUMNS))
     frame.insert(0, "layer_index", np.arange(problem.n_layers))
-    if design is None:
-        return frame.iloc[0:0]
+    if design is None:  # nothing feasible found: no rows, but every column, so exports and tables still work
+        return _empty_solution(frame)
     codes = design[:, GENE_DATAFLOW] if problem.space.choose_dataflow else np.full(len(dims), problem.dataflow_code)
     # Depthwise layers (T=2) use the depthwise template whatever the dataflow says.
     frame["dataflow"] = np.asarray(DATAFLOWS)[codes]
@@ -66,16 +69,40 @@ def solution_frame(problem: Problem, design: np.ndarray | None) -> pd.DataFrame:
     return frame
 
 
+def _empty_solution(layers: pd.DataFrame) -> pd.DataFrame:
+    empty = layers.iloc[0:0].copy()
+    empty["dataflow"] = pd.Series(dtype=object)
+    for name in ("num_pe", "ktile"):
+        empty[name] = pd.Series(dtype=np.int64)
+    for name in OUTPUT_COLUMNS:
+        kind = bool if name == "valid" else np.float64 if name in _FLOAT_OUTPUTS else np.int64
+        empty[name] = pd.Series(dtype=kind)
+    return empty
+
+
 def curve_frame(result: SearchResult) -> pd.DataFrame:
     """Best-so-far objective against whole-model evaluations and cost-model calls."""
     return pd.DataFrame(result.curve, columns=list(CURVE_COLUMNS))
 
 
 def write_search(problem: Problem, result: SearchResult, out_dir: str | Path) -> Path:
-    """Write ``summary.json``, ``solution.parquet`` and ``curve.parquet`` into out_dir."""
-    out = Path(out_dir)
+    """Write ``summary.json``, ``solution.parquet`` and ``curve.parquet`` into out_dir.
+
+    Each file is written atomically, the summary last; a folder this call created is removed
+    again if the writing fails or is interrupted.
+    """
+    out = check_output_folder(out_dir)
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    write_table(solution_frame(problem, result.design), out / "solution.parquet")
-    write_table(curve_frame(result), out / "curve.parquet")
-    (out / "summary.json").write_text(json.dumps(summary_dict(problem, result), indent=2) + "\n")
+    try:
+        write_table(solution_frame(problem, result.design), out / "solution.parquet")
+        write_table(curve_frame(result), out / "curve.parquet")
+        write_text(out / "summary.json", json.dumps(summary_dict(problem, result), indent=2) + "\n")
+    except BaseException:
+        if created:
+            for name in ("solution.parquet", "curve.parquet", "summary.json"):
+                (out / name).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                out.rmdir()
+        raise
     return out

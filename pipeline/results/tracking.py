@@ -436,6 +436,23 @@ def log_trial(
     return run_id
 
 
+def end_unfinished_runs(tracking_uri: str, experiment_id: str, parent_run_id: str, *, status: str) -> int:
+    """End a sweep's parent run and every child still RUNNING with status (an interrupted or failed sweep).
+
+    Returns:
+        How many runs were ended.
+    """
+    client = mlflow.MlflowClient(tracking_uri)
+    running = RunStatus.to_string(RunStatus.RUNNING)
+    children = _find_runs(client, experiment_id, {MLFLOW_PARENT_RUN_ID: parent_run_id})
+    ended = 0
+    for run in [*children, client.get_run(parent_run_id)]:
+        if run.info.status == running:
+            client.set_terminated(run.info.run_id, status=status)
+            ended += 1
+    return ended
+
+
 def _terminate_quietly(client: mlflow.MlflowClient, run_id: str) -> None:
     """Mark a run FAILED without masking the error being raised."""
     try:

@@ -9,6 +9,7 @@ be validated without torch or Ray.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -193,6 +194,72 @@ class PPOSettings:
     minibatch_episodes: int = 4
 
 
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric setting may take: ``low <= value <= high`` (``low < value`` when open)."""
+
+    low: float
+    high: float = float("inf")
+    open_low: bool = False
+
+    def describe(self) -> str:
+        low = f"> {self.low:g}" if self.open_low else f">= {self.low:g}"
+        return low if self.high == float("inf") else f"{low} and <= {self.high:g}"
+
+    def holds(self, value: float) -> bool:
+        above = value > self.low if self.open_low else value >= self.low
+        return math.isfinite(value) and above and value <= self.high
+
+
+_COUNT, _SIZE, _POSITIVE = Range(1, 10**6), Range(1, 10**9), Range(0, open_low=True)
+_FRACTION, _OPEN_FRACTION = Range(0, 1), Range(0, 1, open_low=True)
+SETTING_RANGES: dict[str, Range] = {
+    "batch_size": _COUNT,
+    "max_step": _COUNT,
+    "initial_temperature": _POSITIVE,
+    "final_temperature": _POSITIVE,
+    "population_size": Range(2, 10**6),
+    "n_parents": _COUNT,
+    "mutation_rate": _FRACTION,
+    "n_startup_trials": Range(0, 10**6),
+    "n_ei_candidates": _COUNT,
+    "lr": Range(0, 10, open_low=True),
+    "gamma": _FRACTION,
+    "temperature": _POSITIVE,
+    "episodes_per_update": _COUNT,
+    "updates_per_iteration": _COUNT,
+    "num_env_runners": Range(0, 1024),
+    "num_envs_per_env_runner": Range(1, 1024),
+    "network_grad_clip": _POSITIVE,
+    "lstm_grad_clip": _POSITIVE,
+    "schedule_every": _SIZE,
+    "lr_decay": _OPEN_FRACTION,
+    "lr_floor": Range(0),
+    "temperature_decay": Range(1),
+    "temperature_floor": _POSITIVE,
+    "encoder_dim": Range(1, 4096),
+    "hidden_dim": Range(1, 4096),
+    "population": Range(2, 10**6),
+    "parents": _COUNT,
+    "mutation_range": _FRACTION,
+    "mutation_tries": Range(1, 1000),
+    "crossover_rate": _FRACTION,
+    "n_chunks": Range(1, 1024),
+    "task_cpus": Range(0, 1024, open_low=True),
+    "episodes_per_iteration": _COUNT,
+    "num_epochs": Range(1, 10**4),
+    "minibatch_episodes": _COUNT,
+}
+"""The range of every numeric setting, by name (a name means the same knob in every algorithm)."""
+
+_AT_MOST = (
+    ("n_parents", "population_size"),
+    ("parents", "population"),
+    ("minibatch_episodes", "episodes_per_iteration"),
+)
+"""Pairs of settings where the first may not exceed the second."""
+
+
 def _project(settings: object, cls: type[Any]) -> Any:
     return cls(**{f.name: getattr(settings, f.name) for f in dataclasses.fields(cls)})
 
@@ -281,6 +348,18 @@ def setting_problems(algorithm: str, values: Mapping[str, object]) -> list[str]:
             problems.append(f"unknown {algorithm} setting {name!r} (known: {', '.join(known)})")
         elif not _accepts(hints[name], value):
             problems.append(f"{algorithm} setting {name}={value!r}: expected {_type_name(hints[name])}")
+        elif isinstance(value, int | float) and not isinstance(value, bool) and name in SETTING_RANGES:
+            if not SETTING_RANGES[name].holds(value):
+                problems.append(f"{algorithm} setting {name}={value!r}: must be {SETTING_RANGES[name].describe()}")
+    if not problems:
+        defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+        merged: dict[str, Any] = {**defaults, **values}
+        for small, large in _AT_MOST:
+            if small in merged and large in merged and merged[small] > merged[large]:
+                problems.append(
+                    f"{algorithm} settings {small}={merged[small]} and {large}={merged[large]}: "
+                    f"{small} may not exceed {large}"
+                )
     return problems
 
 

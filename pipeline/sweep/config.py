@@ -27,6 +27,36 @@ from confx.envs.problem import (
 )
 from confx.pipeline.search.settings import ALGORITHM_NAMES, DEFAULT_BUDGET, DEFAULT_EPOCHS, setting_problems
 
+COUNT_MAX = 10**9
+"""Largest budget or epochs of a trial."""
+SEED_MAX = 2**32 - 1
+"""Largest seed (numpy, torch and Optuna take 32-bit seeds)."""
+
+
+def _repeated(values: list[Any]) -> list[Any]:
+    """Values listed more than once, each once, in order."""
+    seen: list[Any] = []
+    repeated: list[Any] = []
+    for value in values:
+        if value in seen and value not in repeated:
+            repeated.append(value)
+        seen.append(value)
+    return repeated
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe YAML loader that refuses a key given twice in one mapping (PyYAML keeps the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        keys = [self.construct_object(key, deep=deep) for key, _ in node.value]
+        for index, key in enumerate(keys):
+            if key in keys[:index]:
+                mark = node.value[index][0].start_mark
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice in one mapping; keep one", mark
+                )
+        return super().construct_mapping(node, deep=deep)
+
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -45,7 +75,24 @@ class Distribution(_Frozen):
         given = [name for name in ("uniform", "loguniform", "randint", "choice") if getattr(self, name) is not None]
         if len(given) != 1:
             raise ValueError(f"give exactly one of uniform, loguniform, randint, choice (got {given or 'none'})")
+        bounds = self.uniform or self.loguniform or self.randint
+        if bounds is not None and not bounds[0] < bounds[1] and not (self.randint and bounds[0] == bounds[1]):
+            raise ValueError(f"bounds {list(bounds)}: the low bound must be below the high bound")
+        if self.loguniform is not None and self.loguniform[0] <= 0:
+            raise ValueError(f"loguniform bounds {list(self.loguniform)} must be positive")
+        if self.choice is not None and not self.choice:
+            raise ValueError("choice needs at least one value")
         return self
+
+    def values(self) -> list[Any]:
+        """The values this distribution can draw at its ends (every choice), to check against the setting."""
+        if self.choice is not None:
+            return list(self.choice)
+        if self.randint is not None:
+            return list(self.randint)
+        bounds = self.uniform or self.loguniform
+        assert bounds is not None
+        return [float(bound) for bound in bounds]
 
 
 class TuneBlock(_Frozen):
@@ -68,8 +115,8 @@ class AlgorithmEntry(_Frozen):
     """
 
     name: Literal[ALGORITHM_NAMES]  # type: ignore[valid-type]
-    budget: int = Field(DEFAULT_BUDGET, ge=1)
-    epochs: int = Field(DEFAULT_EPOCHS, ge=3)
+    budget: int = Field(DEFAULT_BUDGET, ge=1, le=COUNT_MAX)
+    epochs: int = Field(DEFAULT_EPOCHS, ge=3, le=COUNT_MAX)
     settings: dict[str, Any] = Field(default_factory=dict)
     tune: TuneBlock | None = None
 
@@ -83,11 +130,14 @@ class AlgorithmEntry(_Frozen):
         for key, value in self.settings.items():
             if isinstance(value, list) and not value:
                 raise ValueError(f"setting {key!r} is an empty list: an axis needs at least one value")
-            for one in value if isinstance(value, list) else [value]:
+            values = value if isinstance(value, list) else [value]
+            for one in values:
                 problems += setting_problems(self.name, {key: one})
+            problems += [f"setting {key!r} lists {one!r} twice" for one in _repeated(values)]
         if self.tune is not None:
-            known = setting_problems(self.name, {name: None for name in self.tune.space})
-            problems += [p for p in known if p.startswith("unknown")]
+            for name, dist in self.tune.space.items():
+                for one in dist.values():
+                    problems += [f"tune.space.{name}: {p}" for p in setting_problems(self.name, {name: one})]
         if problems:
             raise ValueError("; ".join(dict.fromkeys(problems)))
         return self
@@ -148,6 +198,22 @@ class SweepConfig(_Frozen):
             raise ValueError(f"budget levels must lie in [0, 1], got {bad}")
         return muls
 
+    @field_validator("seeds")
+    @classmethod
+    def _seeds_in_range(cls, seeds: list[int]) -> list[int]:
+        bad = [seed for seed in seeds if not 0 <= seed <= SEED_MAX]
+        if bad:
+            raise ValueError(f"seeds must lie in [0, {SEED_MAX}], got {bad}")
+        return seeds
+
+    @field_validator("networks", "dataflows", "objectives", "constraints", "muls", "seeds")
+    @classmethod
+    def _no_value_twice(cls, values: list[Any]) -> list[Any]:
+        repeated = _repeated([float(v) if isinstance(v, int | float) else v for v in values])
+        if repeated:
+            raise ValueError(f"{', '.join(repr(v) for v in repeated)} listed twice; list each value once")
+        return values
+
     @field_validator("networks")
     @classmethod
     def _networks_exist(cls, networks: list[str]) -> list[str]:
@@ -159,11 +225,43 @@ class SweepConfig(_Frozen):
                 f"unknown network(s) {unknown}: use built-in names ({', '.join(builtin_networks())}) "
                 "or paths of existing CSV files"
             )
-        return networks
+        _check_tables(networks)
+        # Trials run in Ray workers with another working folder: a table path must be absolute.
+        return [n if n in builtin_networks() else str(Path(n).absolute()) for n in networks]
+
+
+def _check_tables(networks: list[str]) -> None:
+    """Parse every layer table now, so that a malformed CSV fails the config, not a trial."""
+    from confx.costmodel.errors import LayerTableError
+    from confx.costmodel.layers import load_network
+
+    problems = []
+    for network in networks:
+        try:
+            load_network(network)
+        except LayerTableError as error:
+            problems.append(str(error))
+    if problems:
+        raise ValueError("; ".join(problems))
 
 
 def _location(error: ErrorDetails) -> str:
     return ".".join(str(part) for part in error["loc"]) or "(top level)"
+
+
+def _message(error: ErrorDetails) -> str:
+    if error["type"] == "extra_forbidden":
+        return f"{_location(error)}: unknown key"
+    return f"{_location(error)}: {error['msg'].removeprefix('Value error, ')}"
+
+
+def _yaml_problem(path: Path, error: yaml.YAMLError) -> str:
+    """A YAML error as ``file:line:column: reason`` on one line."""
+    if isinstance(error, yaml.MarkedYAMLError) and error.problem_mark is not None:
+        mark = error.problem_mark
+        reason = " ".join(part for part in (error.context, error.problem) if part)
+        return f"{path}:{mark.line + 1}:{mark.column + 1}: not valid YAML: {reason}"
+    return f"{path}: not valid YAML: {' '.join(str(error).split())}"
 
 
 def load_sweep_config(path: str | Path) -> SweepConfig:
@@ -174,20 +272,22 @@ def load_sweep_config(path: str | Path) -> SweepConfig:
             each naming the file, the key and what is wrong.
     """
     path = Path(path)
+    if path.is_dir():
+        raise ConfXError(f"{path}: is a folder; give a sweep YAML file such as conf/default.yaml")
     if not path.is_file():
         raise ConfXError(f"{path}: sweep config not found")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(encoding="utf-8-sig"), Loader=_UniqueKeyLoader)  # noqa: S506 (a safe loader)
     except yaml.YAMLError as error:
-        raise ConfXError(f"{path}: not valid YAML: {error}") from None
+        raise ConfXError(_yaml_problem(path, error)) from None
+    except UnicodeDecodeError:
+        raise ConfXError(f"{path}: not a UTF-8 text YAML file (binary content?)") from None
+    except OSError as error:
+        raise ConfXError(f"{path}: cannot read: {error.strerror}") from None
     if not isinstance(data, dict):
         kind = type(data).__name__
         raise ConfXError(f"{path}: expected a mapping of keys (name, networks, algorithms, ...), got {kind}")
     try:
         return SweepConfig.model_validate(data)
     except ValidationError as error:
-        problems = [
-            f"{_location(e)}: unknown key" if e["type"] == "extra_forbidden" else f"{_location(e)}: {e['msg']}"
-            for e in error.errors()
-        ]
-        raise ConfXError(f"{path}: " + "; ".join(problems)) from None
+        raise ConfXError(f"{path}: " + "; ".join(_message(e) for e in error.errors())) from None

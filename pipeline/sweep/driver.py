@@ -10,7 +10,9 @@ report to the sweep's parent run.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,7 +27,7 @@ from confx.costmodel.errors import ConfXError
 from confx.pipeline.results import storage
 from confx.pipeline.sweep.config import SweepConfig
 from confx.pipeline.sweep.plan import Group, Trial, plan_trials, problem_groups
-from confx.pipeline.sweep.trial import TRIALS_FOLDER, Optimum, SweepContext, run_trial
+from confx.pipeline.sweep.trial import RECORD_FILE, TRIALS_FOLDER, Optimum, SweepContext, run_trial
 
 logger = logging.getLogger(__name__)
 
@@ -56,14 +58,20 @@ def _group_label(trial: Trial) -> str:
     return f"{trial.network_name}/{trial.dataflow}/{trial.objective}/mul {trial.mul}"
 
 
-def _progress_callback(trials: dict[str, Trial], echo: Echo) -> Any:
-    """A Tune callback printing trials done / failed / running / pending and the best objective per group."""
-    from ray import tune
+def _progress_callback(trials: dict[str, Trial], echo: Echo, *, n_trials: int, finished_before: int) -> Any:
+    """A Tune callback printing trials done / failed / running / pending of the whole sweep.
 
-    n_trials = len(trials)
+    Args:
+        trials: The planned trials by key.
+        echo: Receives the lines.
+        n_trials: Every trial of the sweep.
+        finished_before: Trials that had finished before this invocation (a resume), counted as done.
+    """
+    from ray import tune
 
     class SweepProgress(tune.Callback):
         def __init__(self) -> None:
+            self.finished_before = finished_before
             self.done: set[str] = set()
             self.failed: set[str] = set()
             self.running: set[str] = set()
@@ -96,9 +104,10 @@ def _progress_callback(trials: dict[str, Trial], echo: Echo) -> Any:
             if not force and time.perf_counter() - self.last < 5:
                 return
             self.last = time.perf_counter()
-            pending = n_trials - len(self.done) - len(self.failed) - len(self.running)
+            done = self.finished_before + len(self.done)
+            pending = n_trials - done - len(self.failed) - len(self.running)
             echo(
-                f"[{len(self.done)} done, {len(self.failed)} failed, {len(self.running)} running, "
+                f"[{done} done, {len(self.failed)} failed, {len(self.running)} running, "
                 f"{max(pending, 0)} pending of {n_trials}]"
             )
 
@@ -145,43 +154,85 @@ def _with_resources(config: SweepConfig) -> Callable[[Any], Any]:
     return lambda trainable: tune.with_resources(trainable, tune.PlacementGroupFactory(bundles))
 
 
+def finished_trials(results_dir: Path, trials: list[Trial]) -> set[str]:
+    """Keys of the trials whose record (``trials/<key>/trial.json``, written last, atomically) exists."""
+    finished = set()
+    for trial in trials:
+        record = results_dir / TRIALS_FOLDER / trial.key / RECORD_FILE
+        try:
+            json.loads(record.read_text())
+        except (OSError, ValueError):
+            continue
+        finished.add(trial.key)
+    return finished
+
+
 def run_grid(
-    config: SweepConfig, trials: list[Trial], context: SweepContext, *, restoring: bool, echo: Echo
+    config: SweepConfig, trials: list[Trial], context: SweepContext, *, finished: set[str], echo: Echo
 ) -> dict[str, str]:
-    """Run (or continue) the grid of planned trials on Tune; return the last error line of failed trials by key."""
+    """Run the planned trials that have not finished as a Tune grid; return the last error line of failed ones.
+
+    Finished trials are known by their record file, never by Tune's experiment state (which a
+    killed driver may have saved before its last trials finished), so none is started twice.
+    Each invocation is a new Tune experiment under ``tune/``.
+    """
     from ray import tune
 
-    if not trials:
+    pending = [t.key for t in trials if t.key not in finished]
+    progress = _progress_callback(
+        dict(context.trials), echo, n_trials=len(trials), finished_before=len(trials) - len(pending)
+    )
+    if finished:
+        echo(f"resuming: {len(finished)} of {len(trials)} trials finished before; running the other {len(pending)}")
+    if not pending:
+        progress._print(force=True)
         return {}
-    experiment = storage.join(context.location, TUNE_FOLDER)
     trainable = _with_resources(config)(tune.with_parameters(run_trial, context=context))
-    if restoring:
-        echo(f"resuming {experiment}")
-        tuner = tune.Tuner.restore(experiment, trainable=trainable, resume_unfinished=True, resume_errored=False)
-    else:
-        tuner = tune.Tuner(
-            trainable,
-            param_space={"trial_key": tune.grid_search([t.key for t in trials])},
-            tune_config=tune.TuneConfig(
-                max_concurrent_trials=config.resources.max_concurrent_trials or None,
-                reuse_actors=True,  # skips re-importing torch and RLlib per trial
-                trial_dirname_creator=_trial_folder_name,
-            ),
-            run_config=tune.RunConfig(
-                name=TUNE_FOLDER,
-                storage_path=context.location,
-                verbose=0,
-                failure_config=tune.FailureConfig(max_failures=config.max_failures),
-                callbacks=[_progress_callback(dict(context.trials), echo)],
-            ),
-        )
+    tuner = tune.Tuner(
+        trainable,
+        param_space={"trial_key": tune.grid_search(pending)},
+        tune_config=tune.TuneConfig(
+            max_concurrent_trials=config.resources.max_concurrent_trials or None,
+            reuse_actors=True,  # skips re-importing torch and RLlib per trial
+            trial_dirname_creator=_trial_folder_name,
+        ),
+        run_config=tune.RunConfig(
+            name=f"grid-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}",
+            storage_path=storage.join(context.location, TUNE_FOLDER),
+            verbose=0,
+            failure_config=tune.FailureConfig(max_failures=config.max_failures),
+            callbacks=[progress],
+        ),
+    )
     grid = tuner.fit()
-    return {r.config["trial_key"]: str(r.error).strip().splitlines()[-1] for r in grid if r.error}
+    return {r.config["trial_key"]: str(r.error).strip().splitlines()[-1] for r in grid if r.error and r.config}
 
 
 def _results_location(config: SweepConfig, results_folder: Path | None) -> str:
     location = str(results_folder) if results_folder else storage.join(config.results_dir, config.name)
     return location if storage.is_remote(location) else str(Path(location).absolute())
+
+
+def _abandon(
+    tracking_uri: str, experiment_id: str, parent: str, results_dir: Path, *, interrupted: bool, disconnect: bool
+) -> None:
+    """Clean up after a sweep that stopped early: stop its workers, end its runs, remove temporary files.
+
+    Interrupted (SIGINT/SIGTERM) runs end KILLED, failed ones FAILED; a later ``--resume``
+    reopens the parent. Workers are stopped first, so none writes after the clean-up.
+    """
+    import ray
+
+    from confx.pipeline.results.tables import remove_stale_temp_files_under
+    from confx.pipeline.results.tracking import end_unfinished_runs
+
+    if interrupted and disconnect and ray.is_initialized():
+        ray.shutdown()
+    try:
+        end_unfinished_runs(tracking_uri, experiment_id, parent, status="KILLED" if interrupted else "FAILED")
+    except Exception:  # the sweep's own error matters more
+        logger.exception("could not end the MLflow runs of the stopped sweep")
+    remove_stale_temp_files_under(results_dir)
 
 
 def run_sweep(
@@ -205,12 +256,11 @@ def run_sweep(
 
     Raises:
         ConfXError: Results of this sweep exist and ``resume`` is off; results at a URI without
-            a tracking server.
+            a tracking server; a results folder that is (or lies under) a file; a trial planned twice.
     """
-    from ray import tune
-
     from confx.pipeline.results.report import build_report
     from confx.pipeline.results.sweep_tables import collect_results, tuned_trials, write_results
+    from confx.pipeline.results.tables import check_output_folder
     from confx.pipeline.results.tracking import (
         close_parent_run,
         default_tracking_uri,
@@ -222,17 +272,24 @@ def run_sweep(
 
     location = _results_location(config, results_folder)
     results_dir = storage.local_mirror(location)
-    restoring = resume and tune.Tuner.can_restore(storage.join(location, TUNE_FOLDER))
-    if storage.exists(storage.join(location, TUNE_FOLDER)) and not restoring:
+    if not storage.is_remote(location):
+        check_output_folder(location, what="results folder")
+    trials = plan_trials(config)  # every check before anything is created
+    if storage.is_remote(location) and not (tracking_uri or config.tracking.uri):
+        raise ConfXError(f"results in {location} need a shared MLflow tracking server: pass --tracking-uri http://...")
+    started = storage.exists(storage.join(location, TUNE_FOLDER)) or storage.exists(
+        storage.join(location, TRIALS_FOLDER)
+    )
+    if started and not resume:
         raise ConfXError(
             f"sweep {config.name!r} already has results in {location}; "
             "continue it with --resume, or remove that folder to start over"
         )
     results_dir.mkdir(parents=True, exist_ok=True)
-    trials = plan_trials(config)
+    if started:
+        storage.download(storage.join(location, TRIALS_FOLDER), results_dir / TRIALS_FOLDER)
+    finished = finished_trials(results_dir, trials)
     echo(f"sweep {config.name}: {len(trials)} grid trials; results in {location}")
-    if storage.is_remote(location) and not (tracking_uri or config.tracking.uri):
-        raise ConfXError(f"results in {location} need a shared MLflow tracking server: pass --tracking-uri http://...")
     if address and not (tracking_uri or config.tracking.uri):
         echo("warning: on a cluster, pass --tracking-uri http://<head>:5000 so that every node logs to one server")
     uri = tracking_uri or config.tracking.uri or default_tracking_uri(results_dir)
@@ -245,30 +302,36 @@ def run_sweep(
         params={"config": config.model_dump_json(), "n_trials": len(trials), "cost_model_version": COST_MODEL_VERSION},
         tags={"confx.sweep": config.name},
     )
-    start = time.perf_counter()
-    optima = exact_optima(config)
-    echo(f"exact optima of {len(optima)} problem groups in {time.perf_counter() - start:.1f} s")
-    ensure_ray(address)
-    context = SweepContext(
-        sweep=config.name,
-        location=location,
-        tracking_uri=uri,
-        experiment_id=experiment_id,
-        parent_run_id=parent,
-        optima=optima,
-        trials={t.key: t for t in trials},
-        ga_tasks=config.resources.ga_tasks,
-        ga_task_cpus=config.resources.ga_task_cpus,
-    )
-    errors = run_grid(config, trials, context, restoring=restoring, echo=echo)
-    for index, entry in enumerate(e for e in config.algorithms if e.tune is not None):
-        run_tuning(config, entry, index, context, resources=_with_resources(config), resume=restoring, echo=echo)
-    storage.download(storage.join(location, TRIALS_FOLDER), results_dir / TRIALS_FOLDER)
-    table, layers = collect_results(config.name, trials + tuned_trials(results_dir, trials), results_dir, errors)
-    written = write_results(table, layers, results_dir)
-    report, plots = build_report(table, results_dir, title=f"ConfX sweep {config.name}")
-    for path in [*written, report, *plots]:
-        storage.upload(path, storage.join(location, path.name))
+    connected = False
+    try:
+        start = time.perf_counter()
+        optima = exact_optima(config)
+        echo(f"exact optima of {len(optima)} problem groups in {time.perf_counter() - start:.1f} s")
+        connected = ensure_ray(address)
+        context = SweepContext(
+            sweep=config.name,
+            location=location,
+            tracking_uri=uri,
+            experiment_id=experiment_id,
+            parent_run_id=parent,
+            optima=optima,
+            trials={t.key: t for t in trials},
+            ga_tasks=config.resources.ga_tasks,
+            ga_task_cpus=config.resources.ga_task_cpus,
+        )
+        errors = run_grid(config, trials, context, finished=finished, echo=echo)
+        for index, entry in enumerate(e for e in config.algorithms if e.tune is not None):
+            run_tuning(config, entry, index, context, resources=_with_resources(config), resume=resume, echo=echo)
+        storage.download(storage.join(location, TRIALS_FOLDER), results_dir / TRIALS_FOLDER)
+        table, layers = collect_results(config.name, trials + tuned_trials(results_dir, trials), results_dir, errors)
+        written = write_results(table, layers, results_dir)
+        report, plots = build_report(table, results_dir, title=f"ConfX sweep {config.name}")
+        for path in [*written, report, *plots]:
+            storage.upload(path, storage.join(location, path.name))
+    except BaseException as error:
+        _abandon(uri, experiment_id, parent, results_dir, interrupted=isinstance(error, KeyboardInterrupt),
+                 disconnect=connected)  # fmt: skip
+        raise
     n_failed = int((table["status"] != "ok").sum())
     close_parent_run(
         uri,
