@@ -120,20 +120,24 @@ def test_resume_after_sigkill_gives_exactly_the_planned_trials(tmp_path):
 
 
 def test_a_failing_trial_is_retried_then_recorded_and_the_others_finish(tmp_path):
-    algorithms = [{"name": "exact"}, {"name": "random", "budget": 20, "settings": {"batch_size": 0}}]
+    algorithms = [{"name": "exact"}, {"name": "random", "budget": 20}]
     config_path = _write_config(
         tmp_path, name="failing", algorithms=algorithms, max_failures=1, results_dir=str(tmp_path / "results")
     )
-    done = _confx("sweep", str(config_path), cwd=tmp_path)
-    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
     results = tmp_path / "results" / "failing"
+    # A file where the random trial's output folder belongs makes that trial crash (a full disk would too).
+    random_key = next(t.key for t in plan_trials(load_sweep_config(config_path)) if t.algorithm == "random")
+    (results / "trials").mkdir(parents=True)
+    (results / "trials" / random_key).write_text("in the way")
+    done = _confx("sweep", str(config_path), "--resume", cwd=tmp_path)
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
     trials = pd.read_parquet(results / "trials.parquet").set_index("algorithm")
     assert trials.loc["exact", "status"] == "ok"
-    assert trials.loc["random", "status"] == "failed" and "batch_size" in trials.loc["random", "error"]
+    assert trials.loc["random", "status"] == "failed" and "existing file" in trials.loc["random", "error"]
     _, runs = _runs(results, "failing")
     failed = [r for r in runs if r.data.tags.get("confx.algorithm") == "random"]
     assert len(failed) == 1 and failed[0].info.status == "FAILED"  # the retry reused the run
-    assert "batch_size" in failed[0].data.tags["confx.error"]
+    assert "existing file" in failed[0].data.tags["confx.error"]
     assert "trial failed" in done.stdout
 
 
