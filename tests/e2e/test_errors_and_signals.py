@@ -170,8 +170,9 @@ def test_a_signal_during_a_search_leaves_nothing_and_a_rerun_succeeds(tmp_path, 
     os.killpg(process.pid, sig) if sig == signal.SIGKILL else os.kill(process.pid, sig)
     _, stderr = process.communicate(timeout=180)
     if sig == signal.SIGTERM:
+        # RLlib's own warnings come before; the command adds exactly one line and no traceback.
         assert process.returncode == 143, stderr[-3000:]
-        assert _one_error_line(stderr) == "confx search: interrupted by SIGTERM"
+        assert stderr.splitlines()[-1] == "confx search: interrupted by SIGTERM" and "Traceback" not in stderr
     assert not (tmp_path / "out").exists() and not _hidden(tmp_path)
     rerun = _confx(*search, "--epochs", "6", "--out", "out", cwd=tmp_path)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
@@ -198,6 +199,16 @@ def _sweep_config(tmp_path: Path, name: str, n_seeds: int) -> Path:
 
 def _records(results: Path) -> set[str]:
     return {p.parent.name for p in results.glob("trials/*/trial.json")}
+
+
+def _settled_records(results: Path, quiet_s: float = 8.0) -> set[str]:
+    """The finished trials once no record has appeared for quiet_s (a Ray worker outlives its driver briefly)."""
+    records, since = _records(results), time.time()
+    while time.time() - since < quiet_s:
+        time.sleep(0.5)
+        if _records(results) != records:
+            records, since = _records(results), time.time()
+    return records
 
 
 def _statuses(results: Path, name: str) -> list[str]:
@@ -239,7 +250,7 @@ def test_resume_after_sigkill_runs_exactly_the_unfinished_trials(tmp_path):
     _wait_for(lambda: len(_records(results)) >= 4, what="four finished trials")
     os.killpg(process.pid, signal.SIGKILL)
     process.communicate(timeout=60)
-    finished = _records(results)
+    finished = _settled_records(results)
     assert 4 <= len(finished) < len(planned), "the kill must land in the middle of the sweep"
 
     done = _confx("sweep", str(config), "--resume", cwd=tmp_path, CONFX_SEARCH_LOG=str(resume_log), **counter)
