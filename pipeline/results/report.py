@@ -20,13 +20,12 @@ from matplotlib.axes import Axes
 
 from confx.costmodel.errors import ConfXError
 from confx.pipeline.results.figures import draw_optimum_line, new_figure, no_data
-from confx.pipeline.results.schema import COMPARISON_COLUMNS, COMPARISON_KEYS, TRIAL_COLUMNS
+from confx.pipeline.results.schema import COMPARISON_COLUMNS, COMPARISON_KEYS, PROBLEM_AXES, TRIAL_COLUMNS
 
 logger = logging.getLogger(__name__)
 
 REPORT_COLUMNS = ("network", "dataflow", "objective", "constraint", "mul", "algorithm", "status", "objective_value",
                   "sense", "optimum", "gap", "budget", "feasible", "run_name", "trial_key", "error")
-PROBLEM_KEYS = ["network", "dataflow", "objective", "constraint"]
 EXACT_ALGORITHM = "exact"
 REPORT_FILE = "report.md"
 GAP_PLOT = "gap_by_algorithm.png"
@@ -220,7 +219,7 @@ def plot_found_vs_optimum(trials: pd.DataFrame, path: Path) -> Path:
     """Per network x dataflow x objective x constraint: objective against budget, exact line and found points."""
     usable = usable_trials(trials)
     usable = usable[_finite(usable["budget"])].astype({"budget": "float64", "objective_value": "float64"})
-    groups = list(usable.groupby(PROBLEM_KEYS, sort=True))
+    groups = list(usable.groupby(list(PROBLEM_AXES), sort=True))
     columns = min(3, max(1, len(groups)))
     rows = max(1, math.ceil(len(groups) / columns))
     figure = new_figure(4.8 * columns, 3.6 * rows)

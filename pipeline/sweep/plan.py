@@ -20,9 +20,6 @@ from typing import Any
 from confx.costmodel.errors import ConfXError
 from confx.pipeline.sweep.config import AlgorithmEntry, SweepConfig
 
-GROUP_AXES = ("network", "dataflow", "objective", "constraint", "mul")
-"""Axes that define a problem group; the trials of one group share its exact optimum."""
-
 Group = tuple[str, str, str, str, float]
 """One problem group: its values of :data:`GROUP_AXES`."""
 
