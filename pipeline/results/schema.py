@@ -42,8 +42,17 @@ TRIALS_SCHEMA = pa.schema(
 """``trials.parquet``: one row per planned (or tuned) trial of a sweep."""
 
 TRIAL_COLUMNS = tuple(TRIALS_SCHEMA.names)
-SUMMARY_COLUMNS = ("objective_value", "sense", "constraint_used", "budget", "feasible", "optimal",
-                   "model_evaluations", "cost_model_calls", "wall_time_s")
+SUMMARY_COLUMNS = (
+    "objective_value",
+    "sense",
+    "constraint_used",
+    "budget",
+    "feasible",
+    "optimal",
+    "model_evaluations",
+    "cost_model_calls",
+    "wall_time_s",
+)
 """Columns of ``trials.parquet`` that come from the search's ``summary.json``."""
 
 CURVE_SCHEMA = pa.schema(
@@ -74,6 +83,15 @@ GROUP_AXES = (*PROBLEM_AXES, "mul")
 """Axes of a problem group; the trials of one group share its exact optimum."""
 COMPARISON_KEYS = (*GROUP_AXES, "algorithm")
 """A group of trials that the report and the nightly comparison summarise into one row."""
-COMPARISON_COLUMNS = (*COMPARISON_KEYS, "sense", "best_objective", "optimum", "best_gap", "mean_gap", "trials",
-                      "failed", "best_run")
+COMPARISON_COLUMNS = (
+    *COMPARISON_KEYS,
+    "sense",
+    "best_objective",
+    "optimum",
+    "best_gap",
+    "mean_gap",
+    "trials",
+    "failed",
+    "best_run",
+)
 """The report's comparison table (also ``comparison.csv``)."""

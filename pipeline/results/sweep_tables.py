@@ -53,8 +53,14 @@ def collect_results(
             summary = json.loads((folder / "summary.json").read_text())
             final = json.loads((folder / RECORD_FILE).read_text())
             row.update({k: summary[k] for k in SUMMARY_COLUMNS})
-            row.update(optimum=final["optimum"], gap=final["gap"], run_id=final["run_id"], status="ok", error="",
-                       node_id=final.get("node_id", ""))
+            row.update(
+                optimum=final["optimum"],
+                gap=final["gap"],
+                run_id=final["run_id"],
+                status="ok",
+                error="",
+                node_id=final.get("node_id", ""),
+            )
             solution = pd.read_parquet(folder / "solution.parquet")
             solution.insert(0, "trial_key", trial.key)
             for axis in LAYER_AXES:
@@ -88,8 +94,13 @@ def write_results(trials: pd.DataFrame, layers: pd.DataFrame, results_dir: Path)
     if not layers.empty:
         table = pa.Table.from_pandas(layers, preserve_index=False)
         partitioning = ds.partitioning(pa.schema([("network", pa.string()), ("dataflow", pa.string())]), flavor="hive")
-        ds.write_dataset(table, results_dir / "layers", format="parquet", partitioning=partitioning,
-                         existing_data_behavior="delete_matching")
+        ds.write_dataset(
+            table,
+            results_dir / "layers",
+            format="parquet",
+            partitioning=partitioning,
+            existing_data_behavior="delete_matching",
+        )
         written.append(results_dir / "layers")
     return written
 
