@@ -5,7 +5,8 @@ Writes a Parquet file of plain (stride-1) design points drawn from the release's
 
 * the command in-process (``cost_file``: read, check, evaluate, write) and as a subprocess
   (``confx cost IN OUT``, interpreter start and imports included);
-* the kernel alone on the same points already in memory (``evaluate`` with its input checks),
+* the kernel alone on the same points already in memory (``evaluate`` with its input checks), in
+  one call and in the command's chunks (the chunks keep the kernel's temporaries in cache),
 
 and prints rows/s of each and the ratio command / kernel.
 
@@ -27,7 +28,7 @@ import pyarrow.parquet as pq
 
 from confx.costmodel import evaluate
 from confx.costmodel.layers import builtin_networks, load_network
-from confx.pipeline.results.cost_table import cost_file
+from confx.pipeline.results.cost_table import CHUNK_ROWS, cost_file
 
 
 def write_points(path: Path, n_rows: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -64,6 +65,11 @@ def main() -> None:
         def kernel() -> None:
             evaluate(dims, columns["dataflow"], columns["num_pe"], columns["ktile"])
 
+        def kernel_chunked() -> None:
+            for start in range(0, args.rows, CHUNK_ROWS):
+                part = slice(start, start + CHUNK_ROWS)
+                evaluate(dims[part], columns["dataflow"][part], columns["num_pe"][part], columns["ktile"][part])
+
         def command() -> None:
             cost_file(source, target)
 
@@ -73,6 +79,7 @@ def main() -> None:
 
         timings = {
             "kernel alone (evaluate, checked, points in memory)": best_of(args.repeats, kernel),
+            "kernel alone in the command's chunks": best_of(args.repeats, kernel_chunked),
             "confx cost in-process (read, check, evaluate, write)": best_of(args.repeats, command),
             "confx cost as a subprocess (start-up and imports too)": best_of(args.repeats, subprocess_command),
         }
