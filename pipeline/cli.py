@@ -26,20 +26,31 @@ def _cmd_cost(args: argparse.Namespace) -> int:
     from confx.pipeline.results.cost_table import cost_file
 
     start = time.perf_counter()
-    result = cost_file(args.input, args.output)
+    summary = cost_file(args.input, args.output)
     elapsed = time.perf_counter() - start
-    n_invalid = int((~result["valid"]).sum())
-    print(f"evaluated {len(result)} design points ({n_invalid} invalid) in {elapsed:.2f} s -> {args.output}")
+    print(f"evaluated {summary.rows} design points ({summary.invalid} invalid) in {elapsed:.2f} s -> {args.output}")
     return 0
 
 
 def _cmd_networks(args: argparse.Namespace) -> int:
-    from confx.costmodel.layers import builtin_networks, load_network
+    from confx.pipeline.workload.resolve import catalog_lines
 
-    for name in builtin_networks():
-        table = load_network(name)
-        print(f"{name:18s} {table.n_layers:4d} layers ({int(table.depthwise.sum())} depthwise)")
+    for line in catalog_lines():
+        print(line)
     return 0
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    from confx.pipeline.workload.resolve import import_to_csv
+
+    print(import_to_csv(args.source, args.output, input_shape=_input_shape(args)))
+    return 0
+
+
+def _input_shape(args: argparse.Namespace) -> tuple[int, ...] | None:
+    from confx.pipeline.workload.input_shape import parse_input_shape
+
+    return None if args.input_shape is None else parse_input_shape(args.input_shape)
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -59,8 +70,15 @@ def _setting(text: str) -> tuple[str, object]:
 
 
 def _problem_from_args(args: argparse.Namespace) -> Problem:
+    from pathlib import Path
+
     from confx.envs.problem import build_problem
     from confx.envs.space import ActionSpace, named_space
+    from confx.pipeline.workload.resolve import NETWORKS_FOLDER, resolve_network
+
+    # Resolved before anything else, so that a bad --model fails first; an imported model's table
+    # is cached in the output folder, and the problem loads that file from then on.
+    network = resolve_network(args.model, Path(args.out) / NETWORKS_FOLDER, input_shape=_input_shape(args))
 
     space = named_space(args.space, choose_dataflow=args.choose_dataflow)
     if args.num_pe is not None or args.ktile is not None:
@@ -71,12 +89,13 @@ def _problem_from_args(args: argparse.Namespace) -> Problem:
             "custom",
         )
     return build_problem(
-        args.model,
+        network.model,
         dataflow=args.dataflow,
         objective=args.objective,
         constraint=args.constraint,
         mul=args.mul,
         space=space,
+        layers=network.layers(),
     )
 
 
@@ -109,10 +128,15 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
 
 def _cmd_pareto(args: argparse.Namespace) -> int:
-    from confx.pipeline.search.pareto import pareto_front, write_pareto
+    from pathlib import Path
 
+    from confx.pipeline.search.pareto import pareto_front, write_pareto
+    from confx.pipeline.workload.resolve import NETWORKS_FOLDER, resolve_network
+
+    network = resolve_network(args.model, Path(args.out) / NETWORKS_FOLDER, input_shape=_input_shape(args))
     frame = pareto_front(
-        args.model,
+        network.model,
+        layers=network.layers(),
         dataflows=args.dataflows,
         objectives=args.objectives,
         constraints=args.constraints,
@@ -208,6 +232,18 @@ def _cmd_ui(args: argparse.Namespace) -> int:
     return subprocess.call(command)
 
 
+_SOURCE_HELP = (
+    "SOURCE: built-in name (confx networks), layer-table .csv, model.onnx, path/to/model.py:FUNCTION, "
+    "zoo:NAME or torchvision:NAME"
+)
+_SHAPE_HELP = "input shape of an imported model, batch 1 (default: the model's own, else 1,3,224,224)"
+
+
+def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help=_SOURCE_HELP)
+    parser.add_argument("--input-shape", help=_SHAPE_HELP)
+
+
 def _add_problem_arguments(parser: argparse.ArgumentParser) -> None:
     from confx.costmodel import DATAFLOWS
     from confx.envs.problem import (
@@ -219,7 +255,7 @@ def _add_problem_arguments(parser: argparse.ArgumentParser) -> None:
         OBJECTIVES,
     )
 
-    parser.add_argument("--model", required=True, help="built-in network name or layer-table CSV path")
+    _add_model_arguments(parser)
     parser.add_argument("--dataflow", default=DEFAULT_DATAFLOW, choices=DATAFLOWS)
     parser.add_argument("--objective", default=DEFAULT_OBJECTIVE, choices=OBJECTIVES)
     parser.add_argument("--constraint", default=DEFAULT_CONSTRAINT, choices=CONSTRAINTS)
@@ -243,8 +279,14 @@ def build_parser() -> argparse.ArgumentParser:
     cost.add_argument("output", help="CSV or Parquet file to write (format by extension)")
     cost.set_defaults(run=_cmd_cost)
 
-    networks = commands.add_parser("networks", help="list the built-in networks")
+    networks = commands.add_parser("networks", help="list the built-in layer tables (layers, MACs, source)")
     networks.set_defaults(run=_cmd_networks)
+
+    imports = commands.add_parser("import", help="import a PyTorch or ONNX model as a layer-table CSV")
+    imports.add_argument("source", help="model.onnx, path/to/model.py:FUNCTION, zoo:NAME or torchvision:NAME")
+    imports.add_argument("output", help="layer-table CSV to write")
+    imports.add_argument("--input-shape", help=_SHAPE_HELP)
+    imports.set_defaults(run=_cmd_import)
 
     from confx.pipeline.search.settings import ALGORITHMS, DEFAULT_BUDGET, DEFAULT_EPOCHS, describe_settings
 
@@ -283,7 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.set_defaults(run=_cmd_search)
 
     pareto = commands.add_parser("pareto", help="exact optimum as a function of the budget level")
-    pareto.add_argument("--model", required=True, help="built-in network name or layer-table CSV path")
+    _add_model_arguments(pareto)
     pareto.add_argument("--dataflows", nargs="+", default=list(DATAFLOWS))
     pareto.add_argument("--objectives", nargs="+", default=[DEFAULT_OBJECTIVE])
     pareto.add_argument("--constraints", nargs="+", default=[DEFAULT_CONSTRAINT])

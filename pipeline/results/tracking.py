@@ -282,6 +282,11 @@ def open_parent_run(
     return run_id
 
 
+def log_folder(tracking_uri: str, run_id: str, folder: Path, *, artifact_path: str) -> None:
+    """Attach every file of a folder to a run under ``artifact_path`` (e.g. a sweep's layer tables)."""
+    mlflow.MlflowClient(tracking_uri).log_artifacts(run_id, str(folder), artifact_path=artifact_path)
+
+
 def close_parent_run(
     tracking_uri: str,
     run_id: str,

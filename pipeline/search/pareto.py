@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from confx.costmodel.errors import ConfXError
+from confx.costmodel.layers import LayerTable
 from confx.envs.problem import DEFAULT_CONSTRAINT, DEFAULT_DATAFLOW, DEFAULT_OBJECTIVE, Problem, build_problem
 from confx.envs.space import ActionSpace
 from confx.pipeline.results.figures import draw_optimum_line, new_figure
@@ -58,13 +59,22 @@ def optimum_at(problem: Problem, table: OptionTable) -> dict[str, object]:
 
 
 def group_front(
-    model: str, muls: Sequence[float], *, dataflow: str, objective: str, constraint: str, space: str | ActionSpace
+    model: str,
+    muls: Sequence[float],
+    *,
+    dataflow: str,
+    objective: str,
+    constraint: str,
+    space: str | ActionSpace,
+    layers: LayerTable | None = None,
 ) -> list[dict[str, object]]:
     """Rows of one (network, dataflow, objective, constraint, space) group, one per ``mul``.
 
     The option table is built once, on the first budget's problem, and shared by all budgets.
     """
-    base = build_problem(model, dataflow=dataflow, objective=objective, constraint=constraint, mul=muls[0], space=space)
+    base = build_problem(
+        model, dataflow=dataflow, objective=objective, constraint=constraint, mul=muls[0], space=space, layers=layers
+    )
     table = build_option_table(base)
     rows = []
     for mul in muls:
@@ -81,6 +91,7 @@ def pareto_front(
     objectives: Sequence[str] = (DEFAULT_OBJECTIVE,),
     constraints: Sequence[str] = (DEFAULT_CONSTRAINT,),
     space: str | ActionSpace = "grid",
+    layers: LayerTable | None = None,
 ) -> pd.DataFrame:
     """Exact optimum against budget for one network and every dataflow x objective x constraint.
 
@@ -91,6 +102,7 @@ def pareto_front(
         objectives: Objectives to sweep.
         constraints: ``area`` and/or ``power``.
         space: ``grid``, ``integer`` or an :class:`ActionSpace`.
+        layers: The network already loaded from ``model`` (e.g. under a display name).
 
     Returns:
         One row per group and ``mul``, columns as in :data:`PARETO_SCHEMA`.
@@ -106,7 +118,13 @@ def pareto_front(
             for constraint in constraints:
                 logger.info("pareto: %s %s %s %s over %d budgets", model, dataflow, objective, constraint, len(muls))
                 rows += group_front(
-                    model, muls, dataflow=dataflow, objective=objective, constraint=constraint, space=space
+                    model,
+                    muls,
+                    dataflow=dataflow,
+                    objective=objective,
+                    constraint=constraint,
+                    space=space,
+                    layers=layers,
                 )
     return pd.DataFrame(rows, columns=PARETO_SCHEMA.names)
 

@@ -151,14 +151,12 @@ class SweepConfig(_Frozen):
     @field_validator("networks")
     @classmethod
     def _networks_exist(cls, networks: list[str]) -> list[str]:
-        from confx.costmodel.layers import builtin_networks
+        # Checked without importing anything; a model's own faults show when the sweep imports it.
+        from confx.pipeline.workload.resolve import source_problem
 
-        unknown = [n for n in networks if n not in builtin_networks() and not Path(n).is_file()]
-        if unknown:
-            raise ValueError(
-                f"unknown network(s) {unknown}: use built-in names ({', '.join(builtin_networks())}) "
-                "or paths of existing CSV files"
-            )
+        problems = [p for p in (source_problem(n) for n in networks) if p is not None]
+        if problems:
+            raise ValueError("; ".join(problems))
         return networks
 
 

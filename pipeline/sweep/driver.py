@@ -10,10 +10,11 @@ report to the sweep's parent run.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,16 +34,71 @@ TUNE_FOLDER = "tune"
 Echo = Callable[[str], None]
 
 
-def exact_optima(config: SweepConfig) -> dict[Group, Optimum]:
-    """The certified optimum of every problem group (NaN where no exact method certifies one)."""
+def resolve_networks(config: SweepConfig, location: str, results_dir: Path) -> tuple[dict[str, str], dict[str, Path]]:
+    """Resolve every network SOURCE once, keeping its layer table beside the results.
+
+    Imported models go through the import cache in ``<results>/networks/``; a CSV given by path is
+    copied there (under a content hash), so that a file edited during the sweep cannot reach some
+    trials and not others. Built-in names need no file.
+
+    Returns:
+        The table each trial loads (a path, or a URI when the results live at one) and the local
+        copy of each, both by SOURCE.
+
+    Raises:
+        ConfXError: A SOURCE that cannot be resolved (see
+            :func:`~confx.pipeline.workload.resolve.resolve_network`).
+    """
+    from confx.pipeline.workload.resolve import NETWORKS_FOLDER, resolve_network
+
+    cache = results_dir / NETWORKS_FOLDER
+    local: dict[str, Path] = {}
+    for source in dict.fromkeys(config.networks):
+        network = resolve_network(source, cache)
+        if network.table_file is None:
+            continue
+        if network.imported:
+            local[source] = network.table_file
+            continue
+        content = network.table_file.read_bytes()
+        copy = cache / f"{network.label}-{hashlib.sha256(content).hexdigest()[:16]}.csv"
+        cache.mkdir(parents=True, exist_ok=True)
+        copy.write_bytes(content)
+        local[source] = copy
+    if local and storage.is_remote(location):
+        storage.upload(cache, storage.join(location, NETWORKS_FOLDER))
+    tables = {
+        source: storage.join(location, NETWORKS_FOLDER, path.name) if storage.is_remote(location) else str(path)
+        for source, path in local.items()
+    }
+    return tables, local
+
+
+def exact_optima(config: SweepConfig, local_tables: Mapping[str, Path] | None = None) -> dict[Group, Optimum]:
+    """The certified optimum of every problem group (NaN where no exact method certifies one).
+
+    Args:
+        config: The sweep.
+        local_tables: The layer-table file of each network that is not a built-in name.
+    """
+    from confx.costmodel.layers import load_network
     from confx.envs.problem import build_problem
     from confx.pipeline.search import run_search
+    from confx.pipeline.workload.resolve import network_label
 
+    local_tables = local_tables or {}
     optima = {}
     for group in problem_groups(config):
         network, dataflow, objective, constraint, mul = group
+        model = str(local_tables.get(network, network))
         problem = build_problem(
-            network, dataflow=dataflow, objective=objective, constraint=constraint, mul=mul, space=config.space
+            model,
+            dataflow=dataflow,
+            objective=objective,
+            constraint=constraint,
+            mul=mul,
+            space=config.space,
+            layers=replace(load_network(model), name=network_label(network)),
         )
         result = run_search(problem, "exact", seed=0)
         optima[group] = Optimum(result.objective_value if result.optimal else float("nan"), problem.budget)
@@ -215,10 +271,12 @@ def run_sweep(
         close_parent_run,
         default_tracking_uri,
         ensure_experiment,
+        log_folder,
         open_parent_run,
     )
     from confx.pipeline.search.ray_runtime import ensure_ray
     from confx.pipeline.sweep.tuning import run_tuning
+    from confx.pipeline.workload.resolve import NETWORKS_FOLDER
 
     location = _results_location(config, results_folder)
     results_dir = storage.local_mirror(location)
@@ -229,7 +287,8 @@ def run_sweep(
             "continue it with --resume, or remove that folder to start over"
         )
     results_dir.mkdir(parents=True, exist_ok=True)
-    trials = plan_trials(config)
+    tables, local_tables = resolve_networks(config, location, results_dir)
+    trials = plan_trials(config, tables)
     echo(f"sweep {config.name}: {len(trials)} grid trials; results in {location}")
     if storage.is_remote(location) and not (tracking_uri or config.tracking.uri):
         raise ConfXError(f"results in {location} need a shared MLflow tracking server: pass --tracking-uri http://...")
@@ -245,8 +304,10 @@ def run_sweep(
         params={"config": config.model_dump_json(), "n_trials": len(trials), "cost_model_version": COST_MODEL_VERSION},
         tags={"confx.sweep": config.name},
     )
+    if local_tables:
+        log_folder(uri, parent, results_dir / NETWORKS_FOLDER, artifact_path=NETWORKS_FOLDER)
     start = time.perf_counter()
-    optima = exact_optima(config)
+    optima = exact_optima(config, local_tables)
     echo(f"exact optima of {len(optima)} problem groups in {time.perf_counter() - start:.1f} s")
     ensure_ray(address)
     context = SweepContext(
@@ -259,6 +320,7 @@ def run_sweep(
         trials={t.key: t for t in trials},
         ga_tasks=config.resources.ga_tasks,
         ga_task_cpus=config.resources.ga_task_cpus,
+        tables=tables,
     )
     errors = run_grid(config, trials, context, restoring=restoring, echo=echo)
     for index, entry in enumerate(e for e in config.algorithms if e.tune is not None):

@@ -14,11 +14,11 @@ import json
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 from confx.costmodel.errors import ConfXError
 from confx.pipeline.sweep.config import AlgorithmEntry, SweepConfig
+from confx.pipeline.workload.resolve import network_label
 
 Group = tuple[str, str, str, str, float]
 """One problem group: its values of :data:`GROUP_AXES`."""
@@ -29,7 +29,7 @@ class Trial:
     """One search on one problem, as planned.
 
     Attributes:
-        network: Built-in network name or layer-table path.
+        network: The network's SOURCE as the config gives it (built-in name, CSV path, model to import).
         dataflow: ``dla``, ``shi`` or ``eye``.
         objective: The minimised (or maximised) whole-model objective.
         constraint: ``area`` or ``power``.
@@ -40,6 +40,8 @@ class Trial:
         budget: Whole-model evaluations (baselines).
         epochs: The release's epochs E (RL searches).
         settings: The algorithm's settings (JSON values).
+        table: The layer-table CSV every process of the trial loads (a path or a URI): the import
+            cache's file for an imported model, the CSV itself for a path; "" for a built-in name.
     """
 
     network: str
@@ -53,6 +55,7 @@ class Trial:
     budget: int
     epochs: int
     settings: Mapping[str, Any] = field(default_factory=dict)
+    table: str = ""
 
     @property
     def group(self) -> Group:
@@ -61,8 +64,8 @@ class Trial:
 
     @property
     def network_name(self) -> str:
-        """The network's short name (a table path's stem)."""
-        return Path(self.network).stem
+        """The network's short name (see :func:`~confx.pipeline.workload.resolve.network_label`)."""
+        return network_label(self.network)
 
     @property
     def run_name(self) -> str:
@@ -100,6 +103,7 @@ class Trial:
             "budget": self.budget,
             "epochs": self.epochs,
             "settings": dict(self.settings),
+            "table": self.table,
         }
 
     @classmethod
@@ -118,7 +122,7 @@ class Trial:
             "epochs",
             "settings",
         )
-        return cls(**{name: record[name] for name in names})
+        return cls(**{name: record[name] for name in names}, table=record.get("table", ""))
 
 
 def problem_groups(config: SweepConfig) -> Iterator[Group]:
@@ -136,7 +140,13 @@ def settings_grid(entry: AlgorithmEntry) -> list[dict[str, Any]]:
     return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*values)]
 
 
-def _trial(group: Group, config: SweepConfig, entry: AlgorithmEntry, seed: int, settings: Mapping[str, Any]) -> Trial:
+Tables = Mapping[str, str]
+"""Layer-table file of each network SOURCE that needs one (see :attr:`Trial.table`)."""
+
+
+def _trial(
+    group: Group, config: SweepConfig, entry: AlgorithmEntry, seed: int, settings: Mapping[str, Any], tables: Tables
+) -> Trial:
     network, dataflow, objective, constraint, mul = group
     return Trial(
         network,
@@ -150,11 +160,16 @@ def _trial(group: Group, config: SweepConfig, entry: AlgorithmEntry, seed: int, 
         entry.budget,
         entry.epochs,
         dict(settings),
+        tables.get(network, ""),
     )
 
 
-def plan_trials(config: SweepConfig) -> list[Trial]:
+def plan_trials(config: SweepConfig, tables: Tables | None = None) -> list[Trial]:
     """The sweep's grid trials, in a deterministic order: problem groups x algorithms x settings x seeds.
+
+    Args:
+        config: The sweep.
+        tables: The resolved layer-table file of each network that is not a built-in name.
 
     Algorithms with a ``tune`` block are left out: Optuna proposes their settings (see
     :func:`tuning_base_trials`).
@@ -168,17 +183,21 @@ def plan_trials(config: SweepConfig) -> list[Trial]:
             if entry.tune is not None:
                 continue
             seeds = [0] if entry.name == "exact" else config.seeds  # the exact optimum needs no seed
-            trials += [_trial(group, config, entry, seed, s) for s in settings_grid(entry) for seed in seeds]
+            trials += [
+                _trial(group, config, entry, seed, s, tables or {}) for s in settings_grid(entry) for seed in seeds
+            ]
     keys = [t.key for t in trials]
     if len(set(keys)) != len(keys):
         raise ConfXError("the sweep plans the same trial twice (an axis lists a value twice?)")
     return trials
 
 
-def tuning_base_trials(config: SweepConfig, entry: AlgorithmEntry) -> list[Trial]:
+def tuning_base_trials(config: SweepConfig, entry: AlgorithmEntry, tables: Tables | None = None) -> list[Trial]:
     """The problems (x seeds) every Optuna sample of a tuned algorithm is run on."""
     return [
-        _trial(group, config, entry, seed, entry.settings) for group in problem_groups(config) for seed in config.seeds
+        _trial(group, config, entry, seed, entry.settings, tables or {})
+        for group in problem_groups(config)
+        for seed in config.seeds
     ]
 
 

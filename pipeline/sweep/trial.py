@@ -12,21 +12,26 @@ import json
 import logging
 import tempfile
 import traceback
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from confx.pipeline.search.base import Progress
 from confx.pipeline.sweep.plan import Group, Trial, gap
 
+if TYPE_CHECKING:
+    from confx.envs.problem import Problem
+
 logger = logging.getLogger(__name__)
 
 TRIALS_FOLDER = "trials"
 RECORD_FILE = "trial.json"
 """Written last into a trial's folder: its presence means the trial finished."""
+NETWORK_FILE = "network.csv"
+"""The layer table a trial searched (an imported or file network), in its folder and its MLflow run."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,7 @@ class SweepContext:
         trials: The planned trials by key (Tune's grid holds only the keys).
         ga_tasks: Ray tasks per GA generation (0: evaluate in-process).
         ga_task_cpus: CPUs each GA task reserves.
+        tables: The layer-table file (path or URI) of each network SOURCE that is not a built-in name.
     """
 
     sweep: str
@@ -62,6 +68,7 @@ class SweepContext:
     trials: Mapping[str, Trial]
     ga_tasks: int
     ga_task_cpus: float
+    tables: Mapping[str, str] = field(default_factory=dict)
 
 
 def _search_settings(trial: Trial, context: SweepContext) -> dict[str, Any]:
@@ -125,8 +132,34 @@ def search_and_record(trial: Trial, context: SweepContext, report: Progress) -> 
         raise
 
 
-def _search_and_record(trial: Trial, context: SweepContext, report: Progress) -> dict[str, Any]:
+def build_trial_problem(trial: Trial, folder: Path) -> Problem:
+    """The trial's problem, on the layer table the sweep resolved for its network.
+
+    The table (``trial.table``) is copied into ``folder`` as :data:`NETWORK_FILE` (downloaded when it
+    lives at a URI), and that local file is what the problem and its env runners load, so that every
+    process of every trial searches the same table; a built-in name is loaded from the package.
+    """
+    from confx.costmodel.layers import load_network
     from confx.envs.problem import build_problem
+    from confx.pipeline.results import storage
+
+    model, layers = trial.network, None
+    if trial.table:
+        folder.mkdir(parents=True, exist_ok=True)
+        model = str(storage.fetch_file(trial.table, folder / NETWORK_FILE))
+        layers = replace(load_network(model), name=trial.network_name)
+    return build_problem(
+        model,
+        dataflow=trial.dataflow,
+        objective=trial.objective,
+        constraint=trial.constraint,
+        mul=trial.mul,
+        space=trial.space,
+        layers=layers,
+    )
+
+
+def _search_and_record(trial: Trial, context: SweepContext, report: Progress) -> dict[str, Any]:
     from confx.pipeline.results import storage
     from confx.pipeline.results.search_outputs import curve_frame, solution_frame, summary_dict, write_search
     from confx.pipeline.search import run_search
@@ -134,14 +167,7 @@ def _search_and_record(trial: Trial, context: SweepContext, report: Progress) ->
     location = storage.join(context.location, TRIALS_FOLDER, trial.key)
     out = Path(tempfile.mkdtemp(prefix="confx-trial-") if storage.is_remote(location) else location)
     optimum = context.optima[trial.group].value
-    problem = build_problem(
-        trial.network,
-        dataflow=trial.dataflow,
-        objective=trial.objective,
-        constraint=trial.constraint,
-        mul=trial.mul,
-        space=trial.space,
-    )
+    problem = build_trial_problem(trial, out)
     result = run_search(
         problem,
         trial.algorithm,
@@ -171,6 +197,7 @@ def _search_and_record(trial: Trial, context: SweepContext, report: Progress) ->
         extra_metrics={"gap": final["gap"], "optimum": final["optimum"]},
         status="FINISHED",
         error=None,
+        artifact_files=[out / NETWORK_FILE] if trial.table else [],
     )
     record = {**final, "run_id": run_id, "node_id": _node_id(), "trial": trial.to_record()}
     (out / RECORD_FILE).write_text(json.dumps(record, default=str))
@@ -202,8 +229,9 @@ def _log_trial(
     extra_metrics: Mapping[str, object],
     status: str,
     error: str | None,
+    artifact_files: Sequence[Path] = (),
 ) -> str:
-    """Log (or update) the trial's child run."""
+    """Log (or update) the trial's child run; ``artifact_files`` go to its artifact root."""
     from confx.pipeline.results.tracking import log_trial
 
     return log_trial(
@@ -220,7 +248,7 @@ def _log_trial(
         extra_metrics=extra_metrics,
         status=status,
         error=error,
-        artifact_files=[],
+        artifact_files=list(artifact_files),
     )
 
 

@@ -61,7 +61,7 @@ def run_tuning(
 
     assert entry.tune is not None
     name = f"tune-{index}-{entry.name}"
-    base = tuning_base_trials(config, entry)
+    base = tuning_base_trials(config, entry, context.tables)
     trainable = resources(tune.with_parameters(run_tuning_trial, context=context, base_trials=base))
     metric = entry.tune.metric
     mode = "max" if metric == "objective" and set(config.objectives) & MAXIMISED else "min"
