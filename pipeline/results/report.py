@@ -20,12 +20,28 @@ from matplotlib.axes import Axes
 
 from confx.costmodel.errors import ConfXError
 from confx.pipeline.results.figures import draw_optimum_line, new_figure, no_data
-from confx.pipeline.results.schema import COMPARISON_COLUMNS, COMPARISON_KEYS, TRIAL_COLUMNS
+from confx.pipeline.results.schema import COMPARISON_COLUMNS, COMPARISON_KEYS, TRIAL_COLUMNS  # noqa: F401 (re-exported)
 
 logger = logging.getLogger(__name__)
 
-REPORT_COLUMNS = ("network", "dataflow", "objective", "constraint", "mul", "algorithm", "status", "objective_value",
-                  "sense", "optimum", "gap", "budget", "feasible", "run_name", "trial_key", "error")
+REPORT_COLUMNS = (
+    "network",
+    "dataflow",
+    "objective",
+    "constraint",
+    "mul",
+    "algorithm",
+    "status",
+    "objective_value",
+    "sense",
+    "optimum",
+    "gap",
+    "budget",
+    "feasible",
+    "run_name",
+    "trial_key",
+    "error",
+)
 PROBLEM_KEYS = ["network", "dataflow", "objective", "constraint"]
 EXACT_ALGORITHM = "exact"
 REPORT_FILE = "report.md"
@@ -100,7 +116,9 @@ def comparison_table(trials: pd.DataFrame) -> pd.DataFrame:
         ConfXError: A missing column.
     """
     _check_trials(trials)
-    rows = [_comparison_row(keys, group) for keys, group in trials.groupby(list(COMPARISON_KEYS), dropna=False, sort=True)]
+    rows = [
+        _comparison_row(keys, group) for keys, group in trials.groupby(list(COMPARISON_KEYS), dropna=False, sort=True)
+    ]
     return pd.DataFrame(rows, columns=list(COMPARISON_COLUMNS))
 
 

@@ -11,10 +11,9 @@ import pandas as pd
 
 from confx.costmodel import COST_MODEL_VERSION, DATAFLOWS, LAYER_COLUMNS, evaluate
 from confx.envs.problem import GENE_DATAFLOW, GENE_KTILE, GENE_NUM_PE, Problem
-from confx.pipeline.search.base import SearchResult
 from confx.pipeline.results.schema import CURVE_COLUMNS
 from confx.pipeline.results.tables import write_table
-
+from confx.pipeline.search.base import SearchResult
 
 
 def _finite_or_none(value: float) -> float | None:

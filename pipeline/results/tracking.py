@@ -256,8 +256,11 @@ def open_parent_run(
         The parent's run id.
     """
     client = mlflow.MlflowClient(tracking_uri)
-    runs = [run for run in _find_runs(client, experiment_id, {SWEEP_ID_TAG: sweep_id})
-            if MLFLOW_PARENT_RUN_ID not in run.data.tags]
+    runs = [
+        run
+        for run in _find_runs(client, experiment_id, {SWEEP_ID_TAG: sweep_id})
+        if MLFLOW_PARENT_RUN_ID not in run.data.tags
+    ]
     parent = _drop_duplicates(client, runs, f"sweep {sweep_id}")
     if parent is None:
         run = client.create_run(experiment_id, run_name=run_name, tags={SWEEP_ID_TAG: sweep_id, INVOCATIONS_TAG: "1"})
@@ -267,8 +270,9 @@ def open_parent_run(
         return run_id
     run_id = parent.info.run_id
     invocations = int(parent.data.tags.get(INVOCATIONS_TAG, "1")) + 1
-    changed = sorted(key for key, value in params.items()
-                     if key in parent.data.params and parent.data.params[key] != str(value))
+    changed = sorted(
+        key for key, value in params.items() if key in parent.data.params and parent.data.params[key] != str(value)
+    )
     if changed:
         logger.warning("sweep %s reopened with changed params %s; MLflow keeps the first values", sweep_id, changed)
     client.log_batch(run_id, tags=_tag_entities({**tags, INVOCATIONS_TAG: invocations}))
@@ -398,12 +402,21 @@ def log_trial(
     if status not in TRIAL_STATUSES:
         raise ValueError(f"trial status {status!r}; use one of {TRIAL_STATUSES}")
     client = mlflow.MlflowClient(tracking_uri)
-    all_params = {**params, **({"cost_model_version": summary["cost_model_version"]}
-                               if "cost_model_version" in summary else {})}
+    all_params = {
+        **params,
+        **({"cost_model_version": summary["cost_model_version"]} if "cost_model_version" in summary else {}),
+    }
     param_entities = _param_entities(all_params)
     points = curve_points(curve)
-    run = _child_run(client, experiment_id, parent_run_id, trial_key=trial_key, run_name=run_name,
-                     params=param_entities, points=points)
+    run = _child_run(
+        client,
+        experiment_id,
+        parent_run_id,
+        trial_key=trial_key,
+        run_name=run_name,
+        params=param_entities,
+        points=points,
+    )
     run_id = run.info.run_id
     try:
         _log_trial_values(client, run, param_entities, tags, points, summary, extra_metrics, status, error)
@@ -445,8 +458,11 @@ def _log_trial_values(
     logged_steps = set()
     if CURVE_METRIC in run.data.metrics:
         logged_steps = {metric.step for metric in client.get_metric_history(run_id, CURVE_METRIC)}
-    curve_metrics = [Metric(CURVE_METRIC, value, timestamp, step)
-                     for step, value in sorted(points.items()) if step not in logged_steps]
+    curve_metrics = [
+        Metric(CURVE_METRIC, value, timestamp, step)
+        for step, value in sorted(points.items())
+        if step not in logged_steps
+    ]
     new_params = [param for param in params if param.key not in run.data.params]
     run_tags = dict(tags)
     if status == "FAILED" and error:
