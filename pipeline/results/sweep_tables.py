@@ -103,3 +103,25 @@ def write_results(trials: pd.DataFrame, layers: pd.DataFrame, results_dir: Path)
         )
         written.append(results_dir / "layers")
     return written
+
+
+def read_results(results_dir: str | Path) -> pd.DataFrame:
+    """A sweep's ``trials.parquet`` (one row per trial; columns :data:`TRIAL_COLUMNS`).
+
+    Args:
+        results_dir: The sweep's results folder, e.g. ``results/default``.
+
+    Raises:
+        ConfXError: No sweep results there, or a table that is not a sweep's.
+    """
+    from confx.costmodel.errors import ConfXError
+    from confx.pipeline.results.tables import read_table
+
+    path = Path(results_dir) / "trials.parquet"
+    if not path.is_file():
+        raise ConfXError(f"{results_dir}: no trials.parquet; give a sweep's results folder, e.g. results/default")
+    trials = read_table(path)
+    missing = [column for column in TRIAL_COLUMNS if column not in trials.columns]
+    if missing:
+        raise ConfXError(f"{path}: not a sweep's trials table (missing {', '.join(missing)})")
+    return trials
