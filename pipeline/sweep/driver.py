@@ -24,7 +24,7 @@ from confx.costmodel import COST_MODEL_VERSION
 from confx.costmodel.errors import ConfXError
 from confx.pipeline.results import storage
 from confx.pipeline.sweep.config import SweepConfig
-from confx.pipeline.sweep.plan import Group, Trial, plan_trials, problem_groups
+from confx.pipeline.sweep.plan import Group, Trial, plan_trials, problem_groups, varying_axes
 from confx.pipeline.sweep.trial import TRIALS_FOLDER, Optimum, SweepContext, run_trial
 
 logger = logging.getLogger(__name__)
@@ -184,6 +184,13 @@ def _results_location(config: SweepConfig, results_folder: Path | None) -> str:
     return location if storage.is_remote(location) else str(Path(location).absolute())
 
 
+def _name_axes(config: SweepConfig, trials: list[Trial]) -> tuple[str, ...]:
+    """The axes the runs' names show: those that vary, and the algorithm when some are tuned."""
+    axes = varying_axes(trials)
+    tuned = any(entry.tune is not None for entry in config.algorithms)
+    return (*axes, "algorithm") if tuned and "algorithm" not in axes else axes
+
+
 def run_sweep(
     config: SweepConfig,
     *,
@@ -259,6 +266,7 @@ def run_sweep(
         trials={t.key: t for t in trials},
         ga_tasks=config.resources.ga_tasks,
         ga_task_cpus=config.resources.ga_task_cpus,
+        name_axes=_name_axes(config, trials),
     )
     errors = run_grid(config, trials, context, restoring=restoring, echo=echo)
     for index, entry in enumerate(e for e in config.algorithms if e.tune is not None):
