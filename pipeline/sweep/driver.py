@@ -49,6 +49,19 @@ def exact_optima(config: SweepConfig) -> dict[Group, Optimum]:
     return optima
 
 
+def write_front(config: SweepConfig, results_dir: Path) -> tuple[pd.DataFrame, list[Path]]:
+    """The exact optimum of every problem at many budget levels: ``pareto.parquet`` and ``pareto.csv``."""
+    from confx.pipeline.results.tables import write_table
+    from confx.pipeline.search.pareto import front_levels, sweep_front
+
+    problems = [(network, dataflow, objective, constraint, config.space)
+                for network, dataflow, objective, constraint, _ in problem_groups(config)]  # fmt: skip
+    front = sweep_front(list(dict.fromkeys(problems)), front_levels(config.muls))
+    write_table(front, results_dir / "pareto.parquet")
+    front.to_csv(results_dir / "pareto.csv", index=False)
+    return front, [results_dir / "pareto.parquet", results_dir / "pareto.csv"]
+
+
 # --- progress ---------------------------------------------------------------------------------
 
 
@@ -274,15 +287,16 @@ def run_sweep(
     storage.download(storage.join(location, TRIALS_FOLDER), results_dir / TRIALS_FOLDER)
     table, layers = collect_results(config.name, trials + tuned_trials(results_dir, trials), results_dir, errors)
     written = write_results(table, layers, results_dir)
-    report, plots = build_report(table, results_dir, title=f"ConfX sweep {config.name}")
-    for path in [*written, report, *plots]:
+    front, front_files = write_front(config, results_dir)
+    report = build_report(table, results_dir, title=f"ConfX sweep {config.name}", front=front)
+    for path in [*written, *report.all, *front_files]:
         storage.upload(path, storage.join(location, path.name))
     n_failed = int((table["status"] != "ok").sum())
     close_parent_run(
         uri,
         parent,
         status="FINISHED" if n_failed == 0 else "FAILED",
-        artifact_files=[report, *plots, written[0]],
+        artifact_files=[*report.all, *front_files, written[0]],
         metrics={
             "trials_ok": len(table) - n_failed,
             "trials_failed": n_failed,
@@ -290,4 +304,4 @@ def run_sweep(
         },
     )
     echo(f"sweep {config.name}: {len(table) - n_failed} trials ok, {n_failed} failed")
-    return SweepOutcome(location, results_dir, table, parent, uri, report)
+    return SweepOutcome(location, results_dir, table, parent, uri, report.markdown)
