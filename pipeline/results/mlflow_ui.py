@@ -33,7 +33,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from confx.costmodel.errors import ConfXError
 from confx.pipeline.results.tracking import DB_FILE, default_tracking_uri
-from confx.pipeline.results.units import CONSTRAINT_UNITS, OBJECTIVE_UNITS, constraint_key, objective_key
+from confx.pipeline.results.units import OBJECTIVE_UNITS, objective_key
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,8 @@ SHARED_VIEW_TAG = "mlflow.sharedViewState."
 RUN_NAME_SORT_KEY = "tags.`mlflow.runName`"
 PARAM_AXES = ("network", "dataflow", "objective", "constraint", "mul", "space", "algorithm", "seed")
 """Child-run params shown as columns when they vary among the runs."""
-COUNTER_METRICS = ("gap", "model_evaluations", "feasible", "optimal", "wall_time_s")
+TABLE_METRICS = ("model_evaluations", "wall_time_s")
+REPORT_ARTIFACT = "report.html"
 READY_TIMEOUT_S = 180.0
 STOP_TIMEOUT_S = 10.0
 
@@ -84,7 +85,7 @@ def _column(kind: str, name: str) -> str:
 
 
 def runs_view_columns(tracking_uri: str, experiment_id: str) -> list[str]:
-    """The table's columns: duration, the params that vary among the child runs, then the unit-bearing metrics."""
+    """The columns: duration, the params that vary among the child runs, the gap and the objective (units in keys)."""
     client = mlflow.MlflowClient(tracking_uri)
     runs = client.search_runs([experiment_id], max_results=5000)
     children = [run for run in runs if MLFLOW_PARENT_RUN_ID in run.data.tags]
@@ -94,9 +95,9 @@ def runs_view_columns(tracking_uri: str, experiment_id: str) -> list[str]:
         if len({run.data.params.get(axis) for run in children if axis in run.data.params}) > 1
     ]
     logged = {key for run in children for key in run.data.metrics}
+    # The grid orders metrics by name and draws what fits: the few that compare runs (the rest is on each run's page).
     objective_keys = [objective_key(name) for name in OBJECTIVE_UNITS]
-    constraint_keys = [constraint_key(name, what) for name in CONSTRAINT_UNITS for what in ("used", "budget")]
-    metrics = [key for key in ("gap", *objective_keys, *constraint_keys, *COUNTER_METRICS[1:]) if key in logged]
+    metrics = [key for key in ("gap", *objective_keys, *TABLE_METRICS) if key in logged]
     return [
         _column("attributes", "Duration"),
         *(_column("params", name) for name in params),
@@ -124,6 +125,20 @@ def runs_view_link(base_url: str, experiment_id: str | None) -> str:
         return f"{base_url}/#/experiments?workflowType=machine_learning"
     query = f"workflowType=machine_learning&viewStateShareKey={VIEW_KEY}"
     return f"{base_url}/#/experiments/{experiment_id}/runs?{query}"
+
+
+def sweep_parent_run(tracking_uri: str, experiment_id: str) -> str | None:
+    """The newest parent run of the experiment (a run with no parent), or None."""
+    client = mlflow.MlflowClient(tracking_uri)
+    runs = client.search_runs([experiment_id], order_by=["attributes.start_time DESC"], max_results=5000)
+    parents = [run for run in runs if MLFLOW_PARENT_RUN_ID not in run.data.tags]
+    return str(parents[0].info.run_id) if parents else None
+
+
+def report_link(base_url: str, experiment_id: str, run_id: str) -> str:
+    """The link to a parent run's ``report.html`` in the model-training workflow."""
+    route = f"#/experiments/{experiment_id}/runs/{run_id}/artifacts/{REPORT_ARTIFACT}"
+    return f"{base_url}/{route}?workflowType=machine_learning"
 
 
 # ----------------------------------------------------------------------------- the server
@@ -252,6 +267,9 @@ def serve_ui(
             wait_until_ready(base_url, server)
             link = runs_view_link(base_url, experiment_id)
             echo(f"runs: {link}")
+            parent = None if experiment_id is None else sweep_parent_run(uri, experiment_id)
+            if experiment_id is not None and parent is not None:
+                echo(f"report: {report_link(base_url, experiment_id, parent)}")
             if open_browser and _can_open_browser():
                 webbrowser.open(link)
             return server.wait()
