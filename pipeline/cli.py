@@ -196,40 +196,27 @@ def _cmd_nightly(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from confx.pipeline.results.report import build_report
     from confx.pipeline.results.tables import read_table
 
     trials = read_table(f"{args.results_dir}/trials.parquet")
-    report, plots = build_report(trials, args.results_dir, title=f"ConfX sweep {trials['sweep'].iloc[0]}")
-    print(f"report: {report}\nplots: {', '.join(str(p) for p in plots)}")
+    front_file = Path(args.results_dir) / "pareto.parquet"
+    front = read_table(front_file) if front_file.is_file() else None
+    report = build_report(trials, args.results_dir, title=f"ConfX sweep {trials['sweep'].iloc[0]}", front=front)
+    print(f"report: {report.html}, {report.markdown}\nplots: {', '.join(str(p) for p in report.plots)}")
     return 0
 
 
 def _cmd_ui(args: argparse.Namespace) -> int:
-    import subprocess
-    from pathlib import Path
+    from confx.pipeline.results.mlflow_ui import serve_ui
 
-    from confx.pipeline.results.tracking import default_tracking_uri
+    return serve_ui(args.results_dir, port=args.port, open_browser=not args.no_browser, echo=_echo)
 
-    results = Path(args.results_dir)
-    stores = sorted(results.glob("*/mlflow.db")) if not (results / "mlflow.db").exists() else [results / "mlflow.db"]
-    if not stores:
-        raise ConfXError(f"no MLflow store (mlflow.db) under {results}; run a sweep first")
-    uri = default_tracking_uri(stores[0].parent)
-    print(f"MLflow UI for {uri} on http://127.0.0.1:{args.port} (Ctrl-C to stop)", flush=True)
-    command = [
-        sys.executable,
-        "-m",
-        "mlflow",
-        "ui",
-        "--backend-store-uri",
-        uri,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(args.port),
-    ]
-    return subprocess.call(command)
+
+def _echo(line: str) -> None:
+    print(line, flush=True)
 
 
 _SOURCE_HELP = (
@@ -350,9 +337,10 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("results_dir", help="a sweep's results folder, e.g. results/default")
     report.set_defaults(run=_cmd_report)
 
-    ui = commands.add_parser("ui", help="browse the local MLflow store in the MLflow UI (127.0.0.1)")
+    ui = commands.add_parser("ui", help="the MLflow UI on a sweep's store (127.0.0.1), opened on its runs")
     ui.add_argument("--results-dir", default="results/default", help="a sweep's results folder")
     ui.add_argument("--port", type=int, default=5000)
+    ui.add_argument("--no-browser", action="store_true", help="print the link only, open no browser")
     ui.set_defaults(run=_cmd_ui)
 
     return parser

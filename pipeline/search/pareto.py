@@ -24,6 +24,7 @@ from confx.envs.problem import DEFAULT_CONSTRAINT, DEFAULT_DATAFLOW, DEFAULT_OBJ
 from confx.envs.space import ActionSpace
 from confx.pipeline.results.figures import draw_optimum_line, new_figure
 from confx.pipeline.results.schema import PARETO_SCHEMA
+from confx.pipeline.results.units import constraint_label, objective_label
 from confx.pipeline.search.exact import OptionTable, build_option_table, solve_with_table
 
 logger = logging.getLogger(__name__)
@@ -129,6 +130,34 @@ def pareto_front(
     return pd.DataFrame(rows, columns=PARETO_SCHEMA.names)
 
 
+FRONT_LEVELS = 41
+"""Budget levels of a sweep's front: mul 0, 0.025, ..., 1, plus the sweep's own (a second or two a problem)."""
+
+
+def front_levels(muls: Sequence[float], *, count: int = FRONT_LEVELS) -> list[float]:
+    """``count`` evenly spaced budget levels in [0, 1] and every level in muls, sorted, without repeats."""
+    evenly = [round(number / (count - 1), 6) for number in range(count)] if count > 1 else []
+    return sorted({*evenly, *(float(mul) for mul in muls)})
+
+
+def sweep_front(problems: Sequence[tuple[str, str, str, str, str]], muls: Sequence[float]) -> pd.DataFrame:
+    """The exact optimum at every budget level in muls, for each (network, dataflow, objective, constraint, space).
+
+    Returns:
+        One row per problem and level, columns as in :data:`PARETO_SCHEMA` (``model`` is the
+        network's table name).
+
+    Raises:
+        ConfXError: As :func:`pareto_front`.
+    """
+    if len(muls) == 0:
+        raise ConfXError("sweep_front needs at least one budget level in muls")
+    rows = []
+    for network, dataflow, objective, constraint, space in problems:
+        rows += group_front(network, muls, dataflow=dataflow, objective=objective, constraint=constraint, space=space)
+    return pd.DataFrame(rows, columns=PARETO_SCHEMA.names)
+
+
 def plot_front(frame: pd.DataFrame, path: str | Path) -> Path:
     """Plot objective against budget, one panel per objective and constraint, one line per group.
 
@@ -140,8 +169,8 @@ def plot_front(frame: pd.DataFrame, path: str | Path) -> Path:
     for ax, ((objective, constraint), panel) in zip(axes, panels, strict=True):
         for (model, space, dataflow), line in panel.groupby(["model", "space", "dataflow"], sort=False):
             draw_optimum_line(ax, line, label=f"{model} {dataflow} ({space})")
-        ax.set_xlabel(f"budget ({constraint})")
-        ax.set_ylabel(f"optimal {objective}")
+        ax.set_xlabel(f"budget: {constraint_label(str(constraint))}")
+        ax.set_ylabel(f"optimal {objective_label(str(objective))}")
         ax.set_title(f"{objective} under {constraint}")
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
@@ -160,4 +189,4 @@ def write_pareto(frame: pd.DataFrame, out_dir: str | Path) -> tuple[Path, Path]:
     return parquet_path, plot_front(frame, out / "pareto.png")
 
 
-__all__ = ["pareto_front", "plot_front", "write_pareto"]
+__all__ = ["front_levels", "pareto_front", "plot_front", "sweep_front", "write_pareto"]

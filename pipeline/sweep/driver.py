@@ -25,7 +25,7 @@ from confx.costmodel import COST_MODEL_VERSION
 from confx.costmodel.errors import ConfXError
 from confx.pipeline.results import storage
 from confx.pipeline.sweep.config import SweepConfig
-from confx.pipeline.sweep.plan import Group, Trial, plan_trials, problem_groups
+from confx.pipeline.sweep.plan import Group, Trial, plan_trials, problem_groups, varying_axes
 from confx.pipeline.sweep.trial import TRIALS_FOLDER, Optimum, SweepContext, run_trial
 
 logger = logging.getLogger(__name__)
@@ -103,6 +103,19 @@ def exact_optima(config: SweepConfig, local_tables: Mapping[str, Path] | None = 
         result = run_search(problem, "exact", seed=0)
         optima[group] = Optimum(result.objective_value if result.optimal else float("nan"), problem.budget)
     return optima
+
+
+def write_front(config: SweepConfig, results_dir: Path) -> tuple[pd.DataFrame, list[Path]]:
+    """The exact optimum of every problem at many budget levels: ``pareto.parquet`` and ``pareto.csv``."""
+    from confx.pipeline.results.tables import write_table
+    from confx.pipeline.search.pareto import front_levels, sweep_front
+
+    problems = [(network, dataflow, objective, constraint, config.space)
+                for network, dataflow, objective, constraint, _ in problem_groups(config)]  # fmt: skip
+    front = sweep_front(list(dict.fromkeys(problems)), front_levels(config.muls))
+    write_table(front, results_dir / "pareto.parquet")
+    front.to_csv(results_dir / "pareto.csv", index=False)
+    return front, [results_dir / "pareto.parquet", results_dir / "pareto.csv"]
 
 
 # --- progress ---------------------------------------------------------------------------------
@@ -240,6 +253,13 @@ def _results_location(config: SweepConfig, results_folder: Path | None) -> str:
     return location if storage.is_remote(location) else str(Path(location).absolute())
 
 
+def _name_axes(config: SweepConfig, trials: list[Trial]) -> tuple[str, ...]:
+    """The axes the runs' names show: those that vary, and the algorithm when some are tuned."""
+    axes = varying_axes(trials)
+    tuned = any(entry.tune is not None for entry in config.algorithms)
+    return (*axes, "algorithm") if tuned and "algorithm" not in axes else axes
+
+
 def run_sweep(
     config: SweepConfig,
     *,
@@ -321,6 +341,7 @@ def run_sweep(
         ga_tasks=config.resources.ga_tasks,
         ga_task_cpus=config.resources.ga_task_cpus,
         tables=tables,
+        name_axes=_name_axes(config, trials),
     )
     errors = run_grid(config, trials, context, restoring=restoring, echo=echo)
     for index, entry in enumerate(e for e in config.algorithms if e.tune is not None):
@@ -328,15 +349,16 @@ def run_sweep(
     storage.download(storage.join(location, TRIALS_FOLDER), results_dir / TRIALS_FOLDER)
     table, layers = collect_results(config.name, trials + tuned_trials(results_dir, trials), results_dir, errors)
     written = write_results(table, layers, results_dir)
-    report, plots = build_report(table, results_dir, title=f"ConfX sweep {config.name}")
-    for path in [*written, report, *plots]:
+    front, front_files = write_front(config, results_dir)
+    report = build_report(table, results_dir, title=f"ConfX sweep {config.name}", front=front)
+    for path in [*written, *report.all, *front_files]:
         storage.upload(path, storage.join(location, path.name))
     n_failed = int((table["status"] != "ok").sum())
     close_parent_run(
         uri,
         parent,
         status="FINISHED" if n_failed == 0 else "FAILED",
-        artifact_files=[report, *plots, written[0]],
+        artifact_files=[*report.all, *front_files, written[0]],
         metrics={
             "trials_ok": len(table) - n_failed,
             "trials_failed": n_failed,
@@ -344,4 +366,4 @@ def run_sweep(
         },
     )
     echo(f"sweep {config.name}: {len(table) - n_failed} trials ok, {n_failed} failed")
-    return SweepOutcome(location, results_dir, table, parent, uri, report)
+    return SweepOutcome(location, results_dir, table, parent, uri, report.markdown)

@@ -12,7 +12,7 @@ import hashlib
 import itertools
 import json
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -22,6 +22,9 @@ from confx.pipeline.workload.resolve import network_label
 
 Group = tuple[str, str, str, str, float]
 """One problem group: its values of :data:`GROUP_AXES`."""
+
+NAME_AXES = ("network", "dataflow", "objective", "constraint", "mul", "space", "algorithm", "settings", "seed")
+"""The axes a short run name may show, in the order it shows them."""
 
 
 @dataclass(frozen=True)
@@ -69,11 +72,39 @@ class Trial:
 
     @property
     def run_name(self) -> str:
-        """The MLflow run name: ``<network>_F-<objective>_C-<constraint>_Mul-<mul>_DF-<dataflow>_<alg>_s<seed>``."""
+        """The full name ``<network>_F-<objective>_C-<constraint>_Mul-<mul>_DF-<dataflow>_<alg>_s<seed>``.
+
+        The trial's key builds on it (so it never changes); the MLflow run shows
+        :meth:`short_name` and keeps this one as its ``confx.full_name`` tag.
+        """
         return (
             f"{self.network_name}_F-{self.objective}_C-{self.constraint}_Mul-{self.mul}_DF-{self.dataflow}"
             f"_{self.algorithm}_s{self.seed}"
         )
+
+    def short_name(self, axes: Sequence[str]) -> str:
+        """The run name that shows only the given axes (those that vary in the sweep), in :data:`NAME_AXES` order.
+
+        Settings show as ``<name>-<value>``; ``axes`` names them ``setting.<name>``. With no
+        axis to show, the algorithm names the run.
+        """
+        tokens = {
+            "network": self.network_name,
+            "dataflow": f"DF-{self.dataflow}",
+            "objective": f"F-{self.objective}",
+            "constraint": f"C-{self.constraint}",
+            "mul": f"Mul-{self.mul}",
+            "space": self.space,
+            "algorithm": self.algorithm,
+            "seed": f"s{self.seed}",
+        }
+        parts = []
+        for axis in NAME_AXES:
+            if axis == "settings":
+                parts += [f"{k}-{v}" for k, v in sorted(self.settings.items()) if f"setting.{k}" in axes]
+            elif axis in axes:
+                parts.append(tokens[axis])
+        return "_".join(parts) or self.algorithm
 
     @property
     def settings_json(self) -> str:
@@ -123,6 +154,27 @@ class Trial:
             "settings",
         )
         return cls(**{name: record[name] for name in names}, table=record.get("table", ""))
+
+
+def varying_axes(trials: Sequence[Trial]) -> tuple[str, ...]:
+    """The axes of :data:`NAME_AXES` that take more than one value among trials.
+
+    A setting (``setting.<name>``) varies when it takes two values among the trials of one
+    algorithm: a knob that only one algorithm has is not an axis of the sweep.
+    """
+    values: dict[str, set[str]] = {}
+    for trial in trials:
+        record = trial.to_record()
+        for axis in NAME_AXES:
+            if axis != "settings":
+                values.setdefault(axis, set()).add(str(record[axis]))
+    for algorithm in {t.algorithm for t in trials}:
+        group = [t for t in trials if t.algorithm == algorithm]
+        for name in {key for t in group for key in t.settings}:
+            seen = {json.dumps(t.settings.get(name), sort_keys=True) for t in group}
+            if len(seen) > 1:
+                values[f"setting.{name}"] = seen
+    return tuple(axis for axis, seen in values.items() if len(seen) > 1)
 
 
 def problem_groups(config: SweepConfig) -> Iterator[Group]:

@@ -57,6 +57,8 @@ class SweepContext:
         ga_tasks: Ray tasks per GA generation (0: evaluate in-process).
         ga_task_cpus: CPUs each GA task reserves.
         tables: The layer-table file (path or URI) of each network SOURCE that is not a built-in name.
+        name_axes: The axes that vary in the sweep; the runs' names show them
+            (see :meth:`~confx.pipeline.sweep.plan.Trial.short_name`).
     """
 
     sweep: str
@@ -69,6 +71,7 @@ class SweepContext:
     ga_tasks: int
     ga_task_cpus: float
     tables: Mapping[str, str] = field(default_factory=dict)
+    name_axes: tuple[str, ...] = ()
 
 
 def _search_settings(trial: Trial, context: SweepContext) -> dict[str, Any]:
@@ -167,6 +170,7 @@ def _search_and_record(trial: Trial, context: SweepContext, report: Progress) ->
     location = storage.join(context.location, TRIALS_FOLDER, trial.key)
     out = Path(tempfile.mkdtemp(prefix="confx-trial-") if storage.is_remote(location) else location)
     optimum = context.optima[trial.group].value
+    _start_run(trial, context)
     problem = build_trial_problem(trial, out)
     result = run_search(
         problem,
@@ -213,10 +217,42 @@ def _node_id() -> str:
 
 
 def _trial_params(trial: Trial) -> dict[str, Any]:
-    params = {k: v for k, v in trial.to_record().items() if k != "settings"}
+    """The trial's axes and settings, with only the budget that bounds its algorithm.
+
+    ``evaluation_budget`` (whole-model evaluations) for the baselines, ``epochs`` for the RL
+    searches, neither for the exact solver. The area or power budget is a metric.
+    """
+    from confx.pipeline.search.settings import algorithm_spec
+
+    params = {k: v for k, v in trial.to_record().items() if k not in ("settings", "budget", "epochs")}
+    unit = algorithm_spec(trial.algorithm).budget_unit
+    if unit == "evaluations":
+        params["evaluation_budget"] = trial.budget
+    elif unit == "epochs":
+        params["epochs"] = trial.epochs
     params["trial_key"] = trial.key
     params.update({f"setting.{k}": v for k, v in trial.settings.items()})
     return params
+
+
+def _run_tags(trial: Trial, context: SweepContext) -> dict[str, str]:
+    from confx.pipeline.results.tracking import FULL_NAME_TAG
+
+    return {"confx.sweep": context.sweep, "confx.algorithm": trial.algorithm, FULL_NAME_TAG: trial.run_name}
+
+
+def _start_run(trial: Trial, context: SweepContext) -> None:
+    """Create the trial's child run now, so that its start time is the search's."""
+    from confx.pipeline.results.tracking import start_trial_run
+
+    start_trial_run(
+        context.tracking_uri,
+        context.experiment_id,
+        context.parent_run_id,
+        trial_key=trial.key,
+        run_name=trial.short_name(context.name_axes),
+        tags=_run_tags(trial, context),
+    )
 
 
 def _log_trial(
@@ -239,9 +275,9 @@ def _log_trial(
         context.experiment_id,
         context.parent_run_id,
         trial_key=trial.key,
-        run_name=trial.run_name,
+        run_name=trial.short_name(context.name_axes),
         params=_trial_params(trial),
-        tags={"confx.sweep": context.sweep, "confx.algorithm": trial.algorithm},
+        tags=_run_tags(trial, context),
         summary=summary,
         curve=curve,
         solution=solution,
