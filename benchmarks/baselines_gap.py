@@ -96,7 +96,7 @@ def main() -> None:
     parser.add_argument("--budgets", default="500,3700")
     parser.add_argument("--algorithms", default="random,anneal,ga,bo")
     parser.add_argument("--dataflows", default="dla,shi,eye")
-    parser.add_argument("--model", default="mobilenet_v2")
+    parser.add_argument("--model", default="mobilenet_v2_release")
     parser.add_argument("--mul", type=float, default=0.5)
     parser.add_argument("--workers", type=int, default=1, help="searches run in parallel processes")
     args = parser.parse_args()

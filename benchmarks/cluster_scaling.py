@@ -6,7 +6,7 @@ process id), runs ``confx sweep CONFIG --address <cluster>`` as a driver on it a
 whole command, start-up included. It then does the same with a second raylet added. Each trial
 reserves 1 CPU, so one raylet runs the searches one at a time and two run them two at a time.
 
-The default sweep is a dozen independent simulated-annealing searches on resnet50 (about 15 s of
+The default sweep is a dozen independent simulated-annealing searches on resnet50_release (about 15 s of
 CPU each, so that the driver's start-up is amortised). The ratio can only approach 2x when the
 host has two idle cores: the driver, the GCS and the raylets share them with the searches.
 
@@ -35,7 +35,7 @@ def scaling_config(folder: Path, *, searches: int, budget: int) -> Path:
     """A sweep of ``searches`` independent anneal searches (one seed each), 1 CPU per trial."""
     config = {
         "name": "scaling",
-        "networks": ["resnet50"],
+        "networks": ["resnet50_release"],
         "dataflows": ["dla"],
         "objectives": ["latency"],
         "constraints": ["area"],

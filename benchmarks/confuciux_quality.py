@@ -7,7 +7,7 @@ optimum (P 1..128, B 1..12), mean and range over seeds, plus wall time per
 search. The release's own measured gaps (spec ``confuciux.md`` section 7) are
 printed beside ours as the baseline.
 
-Usage: python benchmarks/confuciux_quality.py [--models mobilenet_v2 resnet18]
+Usage: python benchmarks/confuciux_quality.py [--models mobilenet_v2_release resnet18_release]
        [--dataflows dla shi eye] [--algorithms confuciux reinforce ppo] [--seeds 0 1 2] [--epochs 500]
 """
 
@@ -22,7 +22,10 @@ import torch
 from confx.envs.problem import build_problem
 from confx.pipeline.search import run_search
 
-RELEASE_GAP_VS_INTEGER = {("resnet18", "dla"): "+1.2 .. +1.8%", ("mobilenet_v2", "dla"): "+5.9 .. +6.6%"}
+RELEASE_GAP_VS_INTEGER = {
+    ("resnet18_release", "dla"): "+1.2 .. +1.8%",
+    ("mobilenet_v2_release", "dla"): "+5.9 .. +6.6%",
+}
 
 
 def optimum(model: str, dataflow: str, space: str) -> float:
@@ -40,7 +43,7 @@ def gap_text(found: np.ndarray, optimum_value: float) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=["mobilenet_v2", "resnet18"])
+    parser.add_argument("--models", nargs="+", default=["mobilenet_v2_release", "resnet18_release"])
     parser.add_argument("--dataflows", nargs="+", default=["dla", "shi", "eye"])
     parser.add_argument("--algorithms", nargs="+", default=["confuciux", "reinforce", "ppo"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])

@@ -30,7 +30,12 @@ from confx.envs.problem import BUDGET_RTOL, build_problem
 from confx.pipeline.search import exact
 from confx.pipeline.search.settings import ExactSettings
 
-CASES = [("mobilenet_v2", "grid"), ("mobilenet_v2", "integer"), ("resnet50", "grid"), ("resnet50", "integer")]
+CASES = [
+    ("mobilenet_v2_release", "grid"),
+    ("mobilenet_v2_release", "integer"),
+    ("resnet50_release", "grid"),
+    ("resnet50_release", "integer"),
+]
 
 
 def plain_milp(model: str, space: str) -> tuple[float, float]:

@@ -24,7 +24,7 @@ remote learner RLlib runs in this process too). The RLlib side calls
 wrapper so that the build inside it can be told apart. Each seed gets fresh
 problems, so both sides start with an empty cost-model memo.
 
-Usage: python benchmarks/plain_reinforce.py [--model mobilenet_v2] [--dataflow dla] [--episodes 333]
+Usage: python benchmarks/plain_reinforce.py [--model mobilenet_v2_release] [--dataflow dla] [--episodes 333]
 [--seeds 1] [--compare-rllib]
 """
 
@@ -290,7 +290,7 @@ def pooled(runs: list[StageRun]) -> StageRun:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="mobilenet_v2")
+    parser.add_argument("--model", default="mobilenet_v2_release")
     parser.add_argument("--dataflow", default="dla")
     parser.add_argument("--episodes", type=int, default=333, help="RL episodes (333: the RL stage of E=500)")
     parser.add_argument("--seeds", type=int, default=1, help="run seeds 0 .. SEEDS-1")

@@ -1,4 +1,4 @@
-"""Layer tables: the built-in model catalog and user CSV files.
+"""Layer tables: the built-in catalog and user CSV files.
 
 A layer table lists a network's layers as ``K,C,Y,X,R,S,T`` rows (T=1 CONV,
 T=2 depthwise; Y and X are MAESTRO's input sizes, padding included). Optional
@@ -7,6 +7,11 @@ strided and grouped convolutions, and ``name`` and ``source`` (layer name and
 where it came from) are carried through as provenance. Only numpy and the
 standard library are used here, so that light worker processes can load
 networks without pandas or pyarrow.
+
+The catalog holds two kinds of table: ``catalog/true/<name>.csv``, imported from model
+definitions (``python -m confx.pipeline.workload.build_catalog``), named ``<name>``; and
+``catalog/release/<name>.csv``, the ConfuciuX release's 13 tables (stride 1, no padding,
+groups or FC layers), named ``<name>_release`` and kept to reproduce the paper.
 """
 
 from __future__ import annotations
@@ -48,9 +53,10 @@ class LayerTable:
 
     name: str
     dims: NDArray[np.int64]
-    stride_y: NDArray[np.int64] | None = None
-    stride_x: NDArray[np.int64] | None = None
-    groups: NDArray[np.int64] | None = None
+    # None means all ones: __post_init__ fills each in, so readers always see an array.
+    stride_y: NDArray[np.int64] = None  # type: ignore[assignment]
+    stride_x: NDArray[np.int64] = None  # type: ignore[assignment]
+    groups: NDArray[np.int64] = None  # type: ignore[assignment]
     layer_names: tuple[str, ...] = field(default=())
     layer_sources: tuple[str, ...] = field(default=())
 
@@ -72,12 +78,21 @@ class LayerTable:
     @property
     def output_rows(self) -> NDArray[np.int64]:
         """Output rows per layer, ``(Y - R) // stride_y + 1``, shape (n_layers,)."""
-        return (self.column("Y") - self.column("R")) // self._option("stride_y") + 1
+        return (self.column("Y") - self.column("R")) // self.stride_y + 1
 
     @property
     def output_columns(self) -> NDArray[np.int64]:
         """Output columns per layer, ``(X - S) // stride_x + 1``, shape (n_layers,)."""
-        return (self.column("X") - self.column("S")) // self._option("stride_x") + 1
+        return (self.column("X") - self.column("S")) // self.stride_x + 1
+
+    @property
+    def true_macs(self) -> NDArray[np.int64]:
+        """Multiply-accumulates per layer with the strided output size, shape (n_layers,).
+
+        ``K*C*R*S*Yo*Xo/groups`` for CONV, ``C*R*S*Yo*Xo`` for depthwise layers (``K=1``).
+        """
+        per_output = self.column("C") // self.groups * self.column("R") * self.column("S")
+        return self.column("K") * per_output * self.output_rows * self.output_columns
 
     def options(self, layer: NDArray[np.int64] | None = None) -> LayerOptions:
         """Strides and group counts of some layers (all by default), for the cost model.
@@ -86,12 +101,7 @@ class LayerTable:
             layer: Layer indices, any shape (flattened); None for every layer in order.
         """
         index = slice(None) if layer is None else np.asarray(layer).reshape(-1)
-        return LayerOptions(**{column: self._option(column)[index] for column in LAYER_OPTION_COLUMNS})
-
-    def _option(self, column: str) -> NDArray[np.int64]:
-        values: NDArray[np.int64] | None = getattr(self, column)
-        assert values is not None, "filled in by __post_init__"
-        return values
+        return LayerOptions(stride_y=self.stride_y[index], stride_x=self.stride_x[index], groups=self.groups[index])
 
     @property
     def depthwise(self) -> NDArray[np.bool_]:
@@ -103,10 +113,45 @@ class LayerTable:
         return self.dims[:, LAYER_COLUMNS.index(name)]
 
 
+RELEASE_SUFFIX = "_release"
+"""Suffix of the ConfuciuX release's tables (``resnet18_release``): kept to reproduce the paper."""
+
+_FOLDERS = {"release": RELEASE_SUFFIX, "true": ""}
+"""Catalog sub-folders and the suffix their file stems get as network names."""
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """One built-in layer table.
+
+    Attributes:
+        name: The network's catalog name (``resnet18``, ``resnet18_release``, ...).
+        folder: ``release`` (ConfuciuX's tables: no strides, padding, groups or FC layers)
+            or ``true`` (imported from a model definition by ``confx import``).
+        file_name: The CSV file in that folder.
+    """
+
+    name: str
+    folder: str
+    file_name: str
+
+    def read_text(self) -> str:
+        return resources.files(_CATALOG).joinpath(self.folder, self.file_name).read_text()
+
+
+def catalog() -> dict[str, CatalogEntry]:
+    """Every built-in table by name, sorted: the true tables and the release's ``*_release`` tables."""
+    entries = []
+    for folder, suffix in _FOLDERS.items():
+        for file in resources.files(_CATALOG).joinpath(folder).iterdir():
+            if file.name.endswith(".csv"):
+                entries.append(CatalogEntry(file.name.removesuffix(".csv") + suffix, folder, file.name))
+    return {entry.name: entry for entry in sorted(entries, key=lambda e: e.name)}
+
+
 def builtin_networks() -> tuple[str, ...]:
-    """Names of the networks shipped with ConfX (ConfuciuX's model catalog)."""
-    files = resources.files(_CATALOG).iterdir()
-    return tuple(sorted(f.name.removesuffix(".csv") for f in files if f.name.endswith(".csv")))
+    """Names of the networks shipped with ConfX: true tables and the release's ``*_release`` tables."""
+    return tuple(catalog())
 
 
 def load_network(name_or_path: str | Path) -> LayerTable:
@@ -116,9 +161,9 @@ def load_network(name_or_path: str | Path) -> LayerTable:
         LayerTableError: Unknown name, missing file, or a malformed table.
     """
     text = str(name_or_path)
-    if text in builtin_networks():
-        source = resources.files(_CATALOG).joinpath(f"{text}.csv")
-        return parse_layer_csv(source.read_text(), name=text, source=f"built-in network {text}")
+    entries = catalog()
+    if text in entries:
+        return parse_layer_csv(entries[text].read_text(), name=text, source=f"built-in network {text}")
     path = Path(text)
     if path.suffix.lower() == ".csv" or path.exists():
         if path.is_dir():
@@ -134,7 +179,7 @@ def load_network(name_or_path: str | Path) -> LayerTable:
             raise LayerTableError(f"{path}: cannot read: {error.strerror}") from None
         return parse_layer_csv(text, name=path.stem, source=str(path))
     raise LayerTableError(
-        f"unknown network {text!r}: give a built-in name ({', '.join(builtin_networks())}) "
+        f"unknown network {text!r}: give a built-in name ({', '.join(entries)}) "
         "or the path of a CSV file with columns K,C,Y,X,R,S,T"
     )
 

@@ -371,8 +371,14 @@ def build_problem(
     mul: float = DEFAULT_MUL,
     space: str | ActionSpace = "grid",
     choose_dataflow: bool = False,
+    layers: LayerTable | None = None,
 ) -> Problem:
     """Build a problem from plain arguments (CLI and config entry point).
+
+    Args:
+        model: Built-in network name or layer-table CSV path; every process that rebuilds the
+            problem (an RLlib env runner, say) loads the network from it.
+        layers: The network already loaded from ``model`` (e.g. under a display name); None loads it.
 
     Raises:
         ConfXError: Unknown network, dataflow, objective, constraint or space;
@@ -381,7 +387,7 @@ def build_problem(
     action_space = named_space(space, choose_dataflow=choose_dataflow) if isinstance(space, str) else space
     spec = ProblemSpec(model, dataflow, objective, constraint, float(mul), action_space)
     spec.check()
-    return Problem(spec)
+    return Problem(spec, layers)
 
 
 __all__ = [

@@ -52,20 +52,31 @@ def _cmd_cost(args: argparse.Namespace) -> int:
     from confx.pipeline.results.cost_table import cost_file
 
     start = time.perf_counter()
-    result = cost_file(args.input, args.output)
+    summary = cost_file(args.input, args.output)
     elapsed = time.perf_counter() - start
-    n_invalid = int((~result["valid"]).sum())
-    print(f"evaluated {len(result)} design points ({n_invalid} invalid) in {elapsed:.2f} s -> {args.output}")
+    print(f"evaluated {summary.rows} design points ({summary.invalid} invalid) in {elapsed:.2f} s -> {args.output}")
     return 0
 
 
 def _cmd_networks(args: argparse.Namespace) -> int:
-    from confx.costmodel.layers import builtin_networks, load_network
+    from confx.pipeline.workload.resolve import catalog_lines
 
-    for name in builtin_networks():
-        table = load_network(name)
-        print(f"{name:18s} {table.n_layers:4d} layers ({int(table.depthwise.sum())} depthwise)")
+    for line in catalog_lines():
+        print(line)
     return 0
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    from confx.pipeline.workload.resolve import import_to_csv
+
+    print(import_to_csv(args.source, args.output, input_shape=_input_shape(args)))
+    return 0
+
+
+def _input_shape(args: argparse.Namespace) -> tuple[int, ...] | None:
+    from confx.pipeline.workload.input_shape import parse_input_shape
+
+    return None if args.input_shape is None else parse_input_shape(args.input_shape)
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -123,8 +134,15 @@ def _setting(text: str) -> tuple[str, object]:
 
 
 def _problem_from_args(args: argparse.Namespace) -> Problem:
+    from pathlib import Path
+
     from confx.envs.problem import build_problem
     from confx.envs.space import ActionSpace, named_space
+    from confx.pipeline.workload.resolve import NETWORKS_FOLDER, resolve_network
+
+    # Resolved before anything else, so that a bad --model fails first; an imported model's table
+    # is cached in the output folder, and the problem loads that file from then on.
+    network = resolve_network(args.model, Path(args.out) / NETWORKS_FOLDER, input_shape=_input_shape(args))
 
     space = named_space(args.space, choose_dataflow=args.choose_dataflow)
     if args.num_pe is not None or args.ktile is not None:
@@ -135,12 +153,13 @@ def _problem_from_args(args: argparse.Namespace) -> Problem:
             "custom",
         )
     return build_problem(
-        args.model,
+        network.model,
         dataflow=args.dataflow,
         objective=args.objective,
         constraint=args.constraint,
         mul=args.mul,
         space=space,
+        layers=network.layers(),
     )
 
 
@@ -177,12 +196,17 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
 
 def _cmd_pareto(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from confx.pipeline.results.tables import check_output_folder
     from confx.pipeline.search.pareto import pareto_front, write_pareto
+    from confx.pipeline.workload.resolve import NETWORKS_FOLDER, resolve_network
 
     check_output_folder(args.out, what="--out")
+    network = resolve_network(args.model, Path(args.out) / NETWORKS_FOLDER, input_shape=_input_shape(args))
     frame = pareto_front(
-        args.model,
+        network.model,
+        layers=network.layers(),
         dataflows=args.dataflows,
         objectives=args.objectives,
         constraints=args.constraints,
@@ -246,7 +270,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     from confx.pipeline.results.report import build_report
     from confx.pipeline.results.sweep_tables import read_results
-    from confx.pipeline.results.tables import check_output_folder
+    from confx.pipeline.results.tables import check_output_folder, read_table
 
     folder = check_output_folder(args.results_dir, what="results folder")
     if not folder.is_dir():
@@ -254,43 +278,34 @@ def _cmd_report(args: argparse.Namespace) -> int:
     trials = read_results(folder)
     if trials.empty:
         raise ConfXError(f"{Path(folder, 'trials.parquet')}: has no trials (no rows); rerun the sweep with --resume")
-    report, plots = build_report(trials, args.results_dir, title=f"ConfX sweep {trials['sweep'].iloc[0]}")
-    print(f"report: {report}\nplots: {', '.join(str(p) for p in plots)}")
+    front_file = Path(folder) / "pareto.parquet"
+    front = read_table(front_file) if front_file.is_file() else None
+    report = build_report(trials, folder, title=f"ConfX sweep {trials['sweep'].iloc[0]}", front=front)
+    print(f"report: {report.html}, {report.markdown}\nplots: {', '.join(str(p) for p in report.plots)}")
     return 0
 
 
 def _cmd_ui(args: argparse.Namespace) -> int:
-    import subprocess
-    from pathlib import Path
+    from confx.pipeline.results.mlflow_ui import serve_ui
 
-    from confx.pipeline.results.tracking import default_tracking_uri
-
-    results = Path(args.results_dir)
-    stores = sorted(results.glob("*/mlflow.db")) if not (results / "mlflow.db").exists() else [results / "mlflow.db"]
-    if not stores:
-        raise ConfXError(f"no MLflow store (mlflow.db) under {results}; run a sweep first")
-    uri = default_tracking_uri(stores[0].parent)
     _check_port_free(args.port)
-    print(f"MLflow UI for {uri} on http://127.0.0.1:{args.port} (Ctrl-C to stop)", flush=True)
-    command = [
-        sys.executable,
-        "-m",
-        "mlflow",
-        "ui",
-        "--backend-store-uri",
-        uri,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(args.port),
-    ]
-    server = subprocess.Popen(command)
-    try:
-        return server.wait()
-    finally:
-        if server.poll() is None:  # interrupted: stop the server with us
-            server.terminate()
-            server.wait(timeout=30)
+    return serve_ui(args.results_dir, port=args.port, open_browser=not args.no_browser, echo=_echo)
+
+
+def _echo(line: str) -> None:
+    print(line, flush=True)
+
+
+_SOURCE_HELP = (
+    "SOURCE: built-in name (confx networks), layer-table .csv, model.onnx, path/to/model.py:FUNCTION, "
+    "zoo:NAME or torchvision:NAME"
+)
+_SHAPE_HELP = "input shape of an imported model, batch 1 (default: the model's own, else 1,3,224,224)"
+
+
+def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help=_SOURCE_HELP)
+    parser.add_argument("--input-shape", help=_SHAPE_HELP)
 
 
 def _check_port_free(port: int) -> None:
@@ -316,7 +331,7 @@ def _add_problem_arguments(parser: argparse.ArgumentParser) -> None:
         OBJECTIVES,
     )
 
-    parser.add_argument("--model", required=True, help="built-in network name or layer-table CSV path")
+    _add_model_arguments(parser)
     parser.add_argument("--dataflow", default=DEFAULT_DATAFLOW, choices=DATAFLOWS)
     parser.add_argument("--objective", default=DEFAULT_OBJECTIVE, choices=OBJECTIVES)
     parser.add_argument("--constraint", default=DEFAULT_CONSTRAINT, choices=CONSTRAINTS)
@@ -341,8 +356,14 @@ def build_parser() -> _OneLineParser:
     cost.add_argument("output", help="CSV or Parquet file to write (format by extension)")
     cost.set_defaults(run=_cmd_cost)
 
-    networks = commands.add_parser("networks", help="list the built-in networks")
+    networks = commands.add_parser("networks", help="list the built-in layer tables (layers, MACs, source)")
     networks.set_defaults(run=_cmd_networks)
+
+    imports = commands.add_parser("import", help="import a PyTorch or ONNX model as a layer-table CSV")
+    imports.add_argument("source", help="model.onnx, path/to/model.py:FUNCTION, zoo:NAME or torchvision:NAME")
+    imports.add_argument("output", help="layer-table CSV to write")
+    imports.add_argument("--input-shape", help=_SHAPE_HELP)
+    imports.set_defaults(run=_cmd_import)
 
     from confx.pipeline.search.settings import ALGORITHMS, DEFAULT_BUDGET, DEFAULT_EPOCHS, describe_settings
 
@@ -381,7 +402,7 @@ def build_parser() -> _OneLineParser:
     search.set_defaults(run=_cmd_search)
 
     pareto = commands.add_parser("pareto", help="exact optimum as a function of the budget level")
-    pareto.add_argument("--model", required=True, help="built-in network name or layer-table CSV path")
+    _add_model_arguments(pareto)
     pareto.add_argument("--dataflows", nargs="+", choices=DATAFLOWS, default=list(DATAFLOWS))
     pareto.add_argument("--objectives", nargs="+", choices=OBJECTIVES, default=[DEFAULT_OBJECTIVE])
     pareto.add_argument("--constraints", nargs="+", choices=CONSTRAINTS, default=[DEFAULT_CONSTRAINT])
@@ -406,9 +427,10 @@ def build_parser() -> _OneLineParser:
     report.add_argument("results_dir", help="a sweep's results folder, e.g. results/default")
     report.set_defaults(run=_cmd_report)
 
-    ui = commands.add_parser("ui", help="browse the local MLflow store in the MLflow UI (127.0.0.1)")
+    ui = commands.add_parser("ui", help="the MLflow UI on a sweep's store (127.0.0.1), opened on its runs")
     ui.add_argument("--results-dir", default="results/default", help="a sweep's results folder")
     ui.add_argument("--port", type=_int_in(1, 65535), default=5000)
+    ui.add_argument("--no-browser", action="store_true", help="print the link only, open no browser")
     ui.set_defaults(run=_cmd_ui)
 
     return parser

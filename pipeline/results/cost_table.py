@@ -1,107 +1,218 @@
-"""`confx cost`: evaluate a table of design points with the cost model."""
+"""`confx cost`: evaluate a table of design points with the cost model.
+
+The command's path stays in Arrow and numpy: the input is read with pyarrow, each column
+is taken as a numpy array (zero-copy for integer Parquet columns), the dataflow names are
+translated through a dictionary encoding (a few distinct strings, not one per row), the
+cost model runs over cache-sized chunks, and the outputs are added as Arrow arrays with
+validity masks (nullable integers without pandas object columns) and written by pyarrow.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from numpy.typing import NDArray
 
-from confx.costmodel import LAYER_COLUMNS, OUTPUT_COLUMNS, evaluate
+from confx.costmodel import LAYER_COLUMNS, OUTPUT_COLUMNS
 from confx.costmodel.errors import ConfXError, LayerTableError
-from confx.costmodel.evaluate import RowNames
-from confx.pipeline.results.tables import check_writable, read_table, write_table
+from confx.costmodel.evaluate import (
+    LAYER_OPTION_COLUMNS,
+    RowNames,
+    check_design_points,
+    dataflow_codes,
+    evaluate_trusted,
+)
+from confx.pipeline.results.tables import TableWriter, check_writable, read_arrow
 
 logger = logging.getLogger(__name__)
 
 DESIGN_COLUMNS = (*LAYER_COLUMNS, "dataflow", "num_pe", "ktile")
 """Input columns of a design table: a layer, its dataflow and its two knobs."""
+OPTIONAL_COLUMNS = LAYER_OPTION_COLUMNS
+"""Optional input columns (``stride_y, stride_x, groups``); absent or empty means 1."""
 
-_INTEGER_OUTPUTS = ("runtime_cycles", "l1_bytes", "l2_bytes", "num_macs")
+_INTEGER_OUTPUTS = frozenset({"runtime_cycles", "l1_bytes", "l2_bytes", "num_macs", "true_macs"})
+"""Outputs written as nullable int64 (null where the point is invalid); floats hold NaN there."""
+CHUNK_ROWS = 1 << 15
+"""Points per cost-model call: the kernel's temporaries then stay in the CPU caches."""
+_ROWS = RowNames("data row", 1)
 
 
-def cost_frame(designs: pd.DataFrame, *, source: str = "input") -> pd.DataFrame:
-    """Add the cost-model outputs to a design table.
+def _column(table: pa.Table, name: str, *, default: int | None = None) -> NDArray:
+    """One input column as a numpy array; integer columns without nulls are not copied.
 
-    Args:
-        designs: One row per design point with :data:`DESIGN_COLUMNS`; other
-            columns are carried through unchanged.
-        source: Name of the table in error messages.
-
-    Returns:
-        The same rows in order, followed by the :data:`OUTPUT_COLUMNS`. Invalid
-        points hold nulls in every output but ``valid``.
-
-    Raises:
-        ConfXError: Missing columns, no rows, or bad values (naming the line).
+    Anything else (floats, strings, nulls) comes back as is, for the cost model's checks to
+    name the bad rows; a null in an optional column means its default.
     """
-    missing = [c for c in DESIGN_COLUMNS if c not in designs.columns]
+    if name not in table.column_names:
+        assert default is not None
+        return np.full(table.num_rows, default, dtype=np.int64)
+    column = table.column(name)
+    if default is not None and column.null_count:
+        column = pc.fill_null(column, default)
+    if pa.types.is_integer(column.type) and column.null_count == 0:
+        return column.to_numpy()
+    return column.to_numpy(zero_copy_only=False)
+
+
+def _dataflow_codes(table: pa.Table) -> NDArray[np.int64]:
+    """Dataflow codes of every row, translating each distinct name once."""
+    column = table.column("dataflow")
+    if pa.types.is_integer(column.type) or column.null_count:
+        return dataflow_codes(column.to_numpy(zero_copy_only=False), table.num_rows, rows=_ROWS)
+    encoded = pc.dictionary_encode(column).combine_chunks()
+    names = encoded.dictionary.to_numpy(zero_copy_only=False)
+    try:
+        codes = dataflow_codes(names, len(names))
+    except LayerTableError:
+        # Error path only: translate every row, so that the message names the rows at fault.
+        return dataflow_codes(column.to_numpy(zero_copy_only=False), table.num_rows, rows=_ROWS)
+    return codes[encoded.indices.to_numpy()]
+
+
+def _check_all(designs: pa.Table, source: str) -> None:
+    """Error path only: check the whole table at once, so that the message lists every problem."""
+    layers = np.stack([_column(designs, name) for name in LAYER_COLUMNS], axis=1)
+    options = {name: _column(designs, name, default=1) for name in OPTIONAL_COLUMNS}
+    try:
+        check_design_points(layers, _column(designs, "num_pe"), _column(designs, "ktile"), rows=_ROWS, **options)
+    except LayerTableError as error:
+        raise ConfXError(f"{source}: {error}") from None
+
+
+def _cost_chunks(designs: pa.Table, *, source: str) -> Iterator[pa.Table]:
+    """The output table in chunks of :data:`CHUNK_ROWS` rows: checked, evaluated, outputs appended.
+
+    Checks run chunk by chunk too (small temporaries); the first bad chunk triggers a check of
+    the whole table, so that the error still names every bad row.
+    """
+    missing = [c for c in DESIGN_COLUMNS if c not in designs.column_names]
     if missing:
         raise ConfXError(f"{source}: missing column(s) {','.join(missing)}; required: {','.join(DESIGN_COLUMNS)}")
     _check_column_types(designs, source)
-    if designs.empty:  # a header-only table is a valid empty table
-        return _empty_result(designs)
+    if designs.num_rows == 0:  # a header-only table is a valid empty table
+        yield _empty_outputs(designs)
+        return
     try:
-        result = evaluate(
-            designs[list(LAYER_COLUMNS)].to_numpy(),
-            designs["dataflow"].to_numpy(),
-            designs["num_pe"].to_numpy(),
-            designs["ktile"].to_numpy(),
-            rows=RowNames("data row", 1),
-        )
+        codes = _dataflow_codes(designs)
     except LayerTableError as error:
         raise ConfXError(f"{source}: {error}") from None
-    clashing = [c for c in OUTPUT_COLUMNS if c in designs.columns]
+    columns = {name: _column(designs, name) for name in (*LAYER_COLUMNS, "num_pe", "ktile")}
+    options = {name: _column(designs, name, default=1) for name in OPTIONAL_COLUMNS}
+    clashing = [c for c in OUTPUT_COLUMNS if c in designs.column_names]
     if clashing:
         logger.warning("%s: replacing input column(s) %s with the cost model's", source, ",".join(clashing))
-    out = designs.drop(columns=clashing).reset_index(drop=True)
-    outputs = result.to_dict()
-    invalid = ~result.valid
-    out["valid"] = result.valid
-    for name in OUTPUT_COLUMNS[1:]:
-        values = outputs[name]
-        if name in _INTEGER_OUTPUTS:
-            out[name] = pd.array(np.where(invalid, 0, values), dtype="Int64")
-            out.loc[invalid, name] = pd.NA
-        else:
-            out[name] = values  # NaN already marks invalid points
-    return out
+    carried = designs.drop_columns(clashing).replace_schema_metadata(None)
+    metadata = None
+    for start in range(0, designs.num_rows, CHUNK_ROWS):
+        part = slice(start, start + CHUNK_ROWS)
+        layers = np.stack([columns[name][part] for name in LAYER_COLUMNS], axis=1)
+        try:
+            dims, num_pe, ktile, checked = check_design_points(
+                layers,
+                columns["num_pe"][part],
+                columns["ktile"][part],
+                stride_y=options["stride_y"][part],
+                stride_x=options["stride_x"][part],
+                groups=options["groups"][part],
+            )
+        except LayerTableError:
+            _check_all(designs, source)
+            raise AssertionError("a chunk failed its checks but the whole table passed them") from None
+        result = evaluate_trusted(dims, codes[part], num_pe, ktile, options=checked).to_dict()
+        table = carried.slice(start, CHUNK_ROWS)
+        invalid = ~result["valid"]
+        for name in OUTPUT_COLUMNS:
+            mask = invalid if name in _INTEGER_OUTPUTS else None
+            table = table.append_column(name, pa.array(result[name], mask=mask))
+        metadata = metadata or _pandas_metadata(table.schema)
+        yield table.replace_schema_metadata(metadata)
 
 
-def _check_column_types(designs: pd.DataFrame, source: str) -> None:
+def _check_column_types(designs: pa.Table, source: str) -> None:
     """Numeric columns must hold numbers: bools, dates, durations and categories are not coerced."""
     problems = []
-    for name in (*LAYER_COLUMNS, "num_pe", "ktile"):
-        dtype = designs[name].dtype
-        if isinstance(dtype, pd.CategoricalDtype) or dtype.kind in "bmMSU" or pd.api.types.is_string_dtype(dtype):
-            if dtype.kind == "O" and not isinstance(dtype, pd.CategoricalDtype):
-                continue  # mixed text from a CSV: checked cell by cell, naming the rows
-            problems.append(f"column {name} has type {dtype}; expected integers")
+    for name in (*LAYER_COLUMNS, "num_pe", "ktile", *OPTIONAL_COLUMNS):
+        if name not in designs.column_names:
+            continue
+        kind = designs.schema.field(name).type
+        if pa.types.is_boolean(kind) or pa.types.is_temporal(kind) or pa.types.is_dictionary(kind):
+            problems.append(f"column {name} has type {kind}; expected integers")
     if problems:
         raise ConfXError(f"{source}: " + "; ".join(problems))
 
 
-def result_dtype(name: str) -> str:
-    return "int64" if name == "true_macs" else "float64"
+def _empty_outputs(designs: pa.Table) -> pa.Table:
+    """The output of a table without rows: its columns plus the (empty) outputs."""
+    table = designs.drop_columns([c for c in OUTPUT_COLUMNS if c in designs.column_names])
+    for name in OUTPUT_COLUMNS:
+        kind = pa.bool_() if name == "valid" else pa.int64() if name in _INTEGER_OUTPUTS else pa.float64()
+        table = table.append_column(name, pa.array([], type=kind))
+    return table
 
 
-def _empty_result(designs: pd.DataFrame) -> pd.DataFrame:
-    """The output of a table without rows: its columns plus the outputs, no rows."""
-    out = designs.drop(columns=[c for c in OUTPUT_COLUMNS if c in designs.columns]).reset_index(drop=True)
-    out["valid"] = pd.Series(dtype=bool)
-    for name in OUTPUT_COLUMNS[1:]:
-        out[name] = pd.Series(dtype="Int64" if name in _INTEGER_OUTPUTS else result_dtype(name))
-    return out
+def _pandas_metadata(schema: pa.Schema) -> dict[bytes, bytes]:
+    """Schema metadata that makes pandas read the integer outputs back as nullable ``Int64``."""
+    empty = schema.empty_table().to_pandas()
+    for name in _INTEGER_OUTPUTS:
+        empty[name] = empty[name].astype("Int64")
+    metadata = pa.Schema.from_pandas(empty, preserve_index=False).metadata
+    assert metadata is not None
+    return metadata
 
 
-def cost_file(input_path: str | Path, output_path: str | Path) -> pd.DataFrame:
+def cost_table(designs: pa.Table, *, source: str = "input") -> pa.Table:
+    """Add the cost-model outputs to a design table.
+
+    Args:
+        designs: One row per design point with :data:`DESIGN_COLUMNS`, optionally
+            :data:`OPTIONAL_COLUMNS`; other columns are carried through unchanged.
+        source: Name of the table in error messages.
+
+    Returns:
+        The same rows in order, followed by the :data:`OUTPUT_COLUMNS`. Invalid points
+        hold nulls in the integer outputs and NaN in the float outputs.
+
+    Raises:
+        ConfXError: Missing columns, no rows, or bad values (naming the rows).
+    """
+    return pa.concat_tables(_cost_chunks(designs, source=source)).combine_chunks()
+
+
+def cost_frame(designs: pd.DataFrame, *, source: str = "input") -> pd.DataFrame:
+    """:func:`cost_table` on a pandas frame; integer outputs come back as nullable ``Int64``."""
+    table = cost_table(pa.Table.from_pandas(designs, preserve_index=False), source=source)
+    return table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+
+
+@dataclass(frozen=True)
+class CostSummary:
+    """What `confx cost` evaluated: rows and invalid points."""
+
+    rows: int
+    invalid: int
+
+
+def cost_file(input_path: str | Path, output_path: str | Path) -> CostSummary:
     """Read a design table, evaluate it and write it with the outputs added.
 
-    Nothing is written unless every row is valid input.
+    The output is written while the next chunk is evaluated (pyarrow's writer runs
+    without the GIL), to a temporary file renamed into place at the end: nothing is
+    written unless every row is valid input.
     """
     check_writable(output_path)
-    designs = read_table(input_path)
-    result = cost_frame(designs, source=str(input_path))
-    write_table(result, output_path)
-    return result
+    designs = read_arrow(input_path)
+    rows = invalid = 0
+    with TableWriter(output_path) as writer:
+        for chunk in _cost_chunks(designs, source=str(input_path)):
+            writer.write(chunk)
+            rows += chunk.num_rows
+            invalid += chunk.num_rows - int(np.count_nonzero(chunk.column("valid").to_numpy()))
+    return CostSummary(rows, invalid)

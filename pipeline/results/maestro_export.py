@@ -4,8 +4,17 @@ For each layer ConfuciuX writes a mapping file with three constants (``KTileSz``
 buffer action ``ktile``, ``ClusterSz`` the PE count ``num_pe``, ``CTileSz`` is always 1),
 the layer's dimensions and the ``Dataflow { ... }`` block of its dataflow template. A
 depthwise layer (``T = 2``) is a ``DSCONV`` layer and always uses the ``dpt`` template,
-whatever dataflow the design chose. The files we write are byte-identical to the release's,
-so they can be fed to the real MAESTRO to cross-check a design.
+whatever dataflow the design chose. The files we write for plain layers are byte-identical to
+the release's, so they can be fed to the real MAESTRO to cross-check a design.
+
+Two additions for real networks, where the solution table has them (columns ``stride_y``,
+``stride_x``, ``groups``, each 1 when absent):
+
+* a strided layer gets MAESTRO's ``Stride { X: sx, Y: sy }`` line after the ``Type`` line, where
+  MAESTRO's parser requires it (before ``Dimensions``); unstrided layers get none, as in the release;
+* a grouped layer (``groups`` g > 1) is written as one group's shape, ``K/g`` filters over ``C/g``
+  channels, under a ``//`` comment saying that it runs g times on its sub-accelerator: that is how
+  the cost model counts it (run time, energy and MACs g times one group's).
 """
 
 from __future__ import annotations
@@ -25,6 +34,22 @@ logger = logging.getLogger(__name__)
 MAPPING_COLUMNS = ("layer_index", "K", "C", "Y", "X", "R", "S", "T", "dataflow", "num_pe", "ktile")
 DEPTHWISE_TEMPLATE = "dpt"
 LAYER_TYPES = {1: "CONV", 2: "DSCONV"}
+OPTION_DEFAULTS = {"stride_y": 1, "stride_x": 1, "groups": 1}
+"""Optional solution columns and the value a missing column (or a null) stands for."""
+
+
+def _option(layer: pd.Series, name: str) -> int:
+    value = layer.get(name, OPTION_DEFAULTS[name])
+    return OPTION_DEFAULTS[name] if pd.isna(value) else int(value)
+
+
+def _written_dims(layer: pd.Series) -> dict[str, int]:
+    """The dimensions MAESTRO is given: one group's K and C for a grouped layer."""
+    groups = _option(layer, "groups")
+    dims = {dim: int(layer[dim]) for dim in ("K", "C", "Y", "X", "R", "S")}
+    dims["K"] //= groups
+    dims["C"] //= groups
+    return dims
 
 
 @functools.cache
@@ -51,6 +76,13 @@ def _check_solution(solution: pd.DataFrame) -> None:
     for column in ("num_pe", "ktile"):
         if (solution[column] < 1).any():
             problems.append(f"column {column} has values below 1; PE counts and tile sizes are positive integers")
+    for column in OPTION_DEFAULTS:
+        if column in solution.columns and (solution[column].fillna(1) < 1).any():
+            problems.append(f"column {column} has values below 1; strides and group counts are positive integers")
+    if {"groups", "K", "C"} <= set(solution.columns):
+        groups = solution["groups"].fillna(1).astype("int64")
+        if ((solution["K"] % groups != 0) | (solution["C"] % groups != 0)).any():
+            problems.append("column groups does not divide K and C on some rows; a group has K/groups filters")
     if problems:
         raise ConfXError("solution table: " + join_problems(problems))
 
@@ -60,14 +92,24 @@ def mapping_text(layer: pd.Series) -> str:
 
     Args:
         layer: One row of a solution table, with ``K C Y X R S T``, ``dataflow``,
-            ``num_pe`` and ``ktile``.
+            ``num_pe``, ``ktile`` and optionally ``stride_y, stride_x, groups``.
 
     Returns:
-        The file's text, byte-identical to what ConfuciuX writes (no final newline).
+        The file's text (no final newline): byte-identical to what ConfuciuX writes for a
+        plain layer, with a ``Stride`` line for a strided one and one group's shape (and a
+        comment) for a grouped one.
     """
     layer_type = LAYER_TYPES[int(layer["T"])]
     template = DEPTHWISE_TEMPLATE if layer_type == "DSCONV" else str(layer["dataflow"])
-    dims = ", ".join(f"{dim}: {int(layer[dim])}" for dim in ("K", "C", "Y", "X", "R", "S"))
+    dims = _written_dims(layer)
+    stride_y, stride_x, groups = (_option(layer, name) for name in OPTION_DEFAULTS)
+    stride = f"Stride {{ X: {stride_x}, Y: {stride_y} }}\n" if (stride_y, stride_x) != (1, 1) else ""
+    grouped = (
+        f"// grouped convolution, {groups} groups: one group's shape (K {int(layer['K'])}/{groups}, "
+        f"C {int(layer['C'])}/{groups}), run {groups} times on this sub-accelerator\n"
+        if groups > 1
+        else ""
+    )
     return (
         f"Constant KTileSz {int(layer['ktile'])};\n"
         "Constant CTileSz 1;\n"
@@ -75,7 +117,8 @@ def mapping_text(layer: pd.Series) -> str:
         "Network 0 {\n"
         f"Layer {layer_type} {{\n"
         f"Type: {layer_type}\n"
-        f"Dimensions {{ {dims} }}\n"
+        f"{stride}{grouped}"
+        f"Dimensions {{ {', '.join(f'{dim}: {size}' for dim, size in dims.items())} }}\n"
         f"{dataflow_template(template)}"
         "}\n"
         "}"
@@ -85,12 +128,18 @@ def mapping_text(layer: pd.Series) -> str:
 def mapping_file_name(layer: pd.Series, *, index_width: int = 3) -> str:
     """The file name of a layer's mapping, e.g. ``layer_003_dla_K64_C3_Y224_X224_R11_S11_P1_B1.m``.
 
-    The dataflow part names the template actually used, so depthwise layers read ``dpt``.
+    The dataflow part names the template actually used, so depthwise layers read ``dpt``; the
+    dims are the ones written (one group's), followed by ``_stride2x2`` (Y x X) and ``_g32``
+    for strided and grouped layers.
     """
     template = DEPTHWISE_TEMPLATE if int(layer["T"]) == 2 else str(layer["dataflow"])
-    dims = "_".join(f"{dim}{int(layer[dim])}" for dim in ("K", "C", "Y", "X", "R", "S"))
+    dims = "_".join(f"{dim}{size}" for dim, size in _written_dims(layer).items())
+    stride_y, stride_x, groups = (_option(layer, name) for name in OPTION_DEFAULTS)
+    options = (f"_stride{stride_y}x{stride_x}" if (stride_y, stride_x) != (1, 1) else "") + (
+        f"_g{groups}" if groups > 1 else ""
+    )
     index = f"{int(layer['layer_index']):0{index_width}d}"
-    return f"layer_{index}_{template}_{dims}_P{int(layer['num_pe'])}_B{int(layer['ktile'])}.m"
+    return f"layer_{index}_{template}_{dims}{options}_P{int(layer['num_pe'])}_B{int(layer['ktile'])}.m"
 
 
 def write_mapping_files(solution: pd.DataFrame, out_dir: Path) -> list[Path]:

@@ -1,26 +1,41 @@
-"""The summary report of a sweep: a comparison table, two plots and ``report.md``.
+"""The summary report of a sweep: comparison tables, two plots, ``report.html`` and ``report.md``.
 
 The input is the sweep's trial table, one row per trial (columns listed in
 :data:`TRIAL_COLUMNS`). The comparison keeps, per problem and algorithm, the best
 design found over seeds and settings and its gap to the exact optimum, where
 ``gap = objective/optimum - 1`` for a minimised objective and ``1 - objective/optimum``
-for a maximised one, so that lower is better either way and 0 is optimal.
+for a maximised one, so that lower is better either way and 0 is optimal. The pivot
+puts one problem on a row and one algorithm in a column (best gap and evaluations in
+the cells) and shows only the problem axes that vary.
+
+``report.html`` is self-contained (its plots embedded), so that it renders inside the
+MLflow UI's artifact view; ``report.md`` links the PNG files beside it. Every table also
+goes to a CSV file, which MLflow previews.
 """
 
 from __future__ import annotations
 
+import base64
+import html
 import logging
 import math
 import typing
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib.axes import Axes
 
 from confx.costmodel.errors import ConfXError
-from confx.pipeline.results.figures import draw_optimum_line, new_figure, no_data
-from confx.pipeline.results.schema import COMPARISON_COLUMNS, COMPARISON_KEYS, TRIAL_COLUMNS  # noqa: F401 (re-exported)
+from confx.pipeline.results.report_plots import (
+    EXACT_ALGORITHM,
+    GAP_PLOT,
+    PARETO_PLOT,
+    plot_gap_by_algorithm,
+    plot_pareto,
+)
+from confx.pipeline.results.schema import COMPARISON_COLUMNS, COMPARISON_KEYS, GROUP_AXES, TRIAL_COLUMNS  # noqa: F401
+from confx.pipeline.results.units import OBJECTIVE_UNITS
 
 logger = logging.getLogger(__name__)
 
@@ -42,13 +57,15 @@ REPORT_COLUMNS = (
     "trial_key",
     "error",
 )
-PROBLEM_KEYS = ["network", "dataflow", "objective", "constraint"]
-EXACT_ALGORITHM = "exact"
+PIVOT_AXES = GROUP_AXES
+"""A pivot row: one problem, at one budget level."""
 REPORT_FILE = "report.md"
-GAP_PLOT = "gap_by_algorithm.png"
-PARETO_PLOT = "pareto.png"
-# symlog's linear range around 0: gaps of exact searches are 0 and must stay visible.
-GAP_LINEAR_THRESHOLD = 1e-3
+HTML_FILE = "report.html"
+COMPARISON_CSV = "comparison.csv"
+PIVOT_CSV = "pivot.csv"
+TRIALS_CSV = "trials.csv"
+OPTIMAL_GAP = 1e-9
+"""A gap at most this small counts as reaching the optimum."""
 
 
 # ----------------------------------------------------------------------------- tables
@@ -161,21 +178,111 @@ def _failed_section(trials: pd.DataFrame) -> list[str]:
     return lines
 
 
-def report_markdown(trials: pd.DataFrame, table: pd.DataFrame, *, title: str, plots: list[Path]) -> str:
-    """The text of ``report.md``: counts, the comparison table, the plots and the failed trials."""
-    ok = int((trials["status"] == "ok").sum())
+def split_axes(trials: pd.DataFrame) -> tuple[list[str], dict[str, object]]:
+    """The problem axes that vary among the trials, and the value of each one that does not."""
+    varying, constant = [], {}
+    for axis in PIVOT_AXES:
+        values = trials[axis].dropna().unique()
+        if len(values) > 1:
+            varying.append(axis)
+        elif len(values) == 1:
+            constant[axis] = values[0]
+    return varying, constant
+
+
+def pivot_table(trials: pd.DataFrame) -> pd.DataFrame:
+    """One row per problem (network, dataflow, objective, constraint, mul), two columns per algorithm.
+
+    Returns:
+        The problem axes, ``optimum``, then ``<algorithm> gap`` (the best gap over seeds and
+        settings) and ``<algorithm> evaluations`` (the whole-model evaluations of that best
+        trial) for every algorithm, sorted by name; NaN where an algorithm found nothing.
+    """
+    algorithms = sorted(trials["algorithm"].dropna().astype(str).unique())
+    rows = []
+    for keys, group in trials.groupby(list(PIVOT_AXES), sort=True, dropna=False):
+        row: dict[str, object] = dict(zip(PIVOT_AXES, keys, strict=True))
+        optima = pd.to_numeric(group["optimum"], errors="coerce").dropna()
+        row["optimum"] = float(optima.iloc[0]) if len(optima) else math.nan
+        for algorithm in algorithms:
+            usable = usable_trials(group[group["algorithm"] == algorithm])
+            gaps = pd.to_numeric(usable["gap"], errors="coerce").astype("float64").to_numpy()
+            evaluations = pd.to_numeric(usable["model_evaluations"], errors="coerce").astype("float64").to_numpy()
+            finite = np.isfinite(gaps)
+            best = int(np.argmin(np.where(finite, gaps, np.inf))) if finite.any() else None
+            row[f"{algorithm} gap"] = math.nan if best is None else float(gaps[best])
+            row[f"{algorithm} evaluations"] = math.nan if best is None else float(evaluations[best])
+        rows.append(row)
+    columns = [*PIVOT_AXES, "optimum", *(f"{a} {what}" for a in algorithms for what in ("gap", "evaluations"))]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _gap_text(gap: float, evaluations: float) -> str:
+    if math.isnan(gap):
+        return "–"
+    count = "" if math.isnan(evaluations) else f" · {int(evaluations)} evals"
+    return f"{gap:.2%}{count}"
+
+
+def pivot_display(pivot: pd.DataFrame, varying: list[str]) -> pd.DataFrame:
+    """The pivot as text: only the varying problem axes, the optimum with its unit, one cell per algorithm."""
+    algorithms = [column[: -len(" gap")] for column in pivot.columns if column.endswith(" gap")]
+    shown = pd.DataFrame({axis: pivot[axis].map(str) for axis in varying}, index=pivot.index)
+    units = {OBJECTIVE_UNITS.get(str(objective), "") for objective in pivot["objective"]}
+    unit = f" ({units.pop()})" if len(units) == 1 else ""
+    shown[f"optimum{unit}"] = pivot["optimum"].map(lambda value: "–" if pd.isna(value) else f"{value:.4g}")
+    for algorithm in algorithms:
+        gaps = pivot[f"{algorithm} gap"].astype("float64")
+        evaluations = pivot[f"{algorithm} evaluations"].astype("float64")
+        shown[algorithm] = [_gap_text(float(g), float(e)) for g, e in zip(gaps, evaluations, strict=True)]
+    return shown
+
+
+def conclusions(pivot: pd.DataFrame) -> str:
+    """One line: each search algorithm's mean and worst best gap, how often it reached the optimum, its evaluations."""
+    algorithms = [column[: -len(" gap")] for column in pivot.columns if column.endswith(" gap")]
+    parts = []
+    for algorithm in algorithms:
+        if algorithm == EXACT_ALGORITHM:
+            continue
+        gaps = pivot[f"{algorithm} gap"].astype("float64").dropna()
+        if gaps.empty:
+            parts.append((math.inf, f"{algorithm} found no feasible design"))
+            continue
+        evaluations = pd.to_numeric(pivot[f"{algorithm} evaluations"], errors="coerce").mean()
+        reached = int((gaps <= OPTIMAL_GAP).sum())
+        parts.append((float(gaps.mean()), f"{algorithm} is {gaps.mean():.2%} from the optimum on average "
+                      f"(worst {gaps.max():.2%}; optimal on {reached} of {len(pivot)} problems; "
+                      f"{evaluations:.0f} evaluations)"))  # fmt: skip
+    if not parts:
+        return "Only the exact solver ran: the table lists the optima."
+    ranked = [text for _, text in sorted(parts)]
+    return "Closest first: " + "; ".join(ranked) + "."
+
+
+def _constant_line(constant: dict[str, object]) -> str:
+    return (
+        "Every problem: " + ", ".join(f"{axis} {value}" for axis, value in constant.items()) + "." if constant else ""
+    )
+
+
+def report_markdown(trials: pd.DataFrame, pivot: pd.DataFrame, *, title: str, plots: list[Path]) -> str:
+    """The text of ``report.md``: counts, conclusions, the pivot, the plots and the failed trials."""
+    varying, constant = split_axes(trials)
     lines = [
         f"# {title}",
         "",
-        f"{len(trials)} trials: {ok} ok, {len(trials) - ok} failed; "
-        f"{trials['network'].nunique()} network(s), {trials['algorithm'].nunique()} algorithm(s).",
+        _counts_line(trials),
+        "",
+        conclusions(pivot) if not pivot.empty else "(no trials)",
         "",
         "Gap to the exact optimum: objective/optimum - 1 when minimised, 1 - objective/optimum when maximised "
-        "(0 is optimal, lower is better). Best over seeds and settings.",
+        "(0 is optimal, lower is better). Best over seeds and settings; evals: the best trial's whole-model "
+        f"evaluations. {_constant_line(constant)}",
         "",
         "## Comparison",
         "",
-        markdown_table(table) if not table.empty else "(no trials)",
+        markdown_table(pivot_display(pivot, varying)) if not pivot.empty else "(no trials)",
         "",
         "## Plots",
         "",
@@ -185,86 +292,106 @@ def report_markdown(trials: pd.DataFrame, table: pd.DataFrame, *, title: str, pl
     return "\n".join(lines) + "\n"
 
 
-# ----------------------------------------------------------------------------- plots
-
-
-def plot_gap_by_algorithm(trials: pd.DataFrame, path: Path) -> Path:
-    """Gap per algorithm, one marker per trial, coloured and offset by network/dataflow."""
-    usable = usable_trials(trials)
-    usable = usable[_finite(usable["gap"])]
-    algorithms = sorted(usable["algorithm"].astype(str).unique())
-    problems: list[tuple[str, str]] = sorted(
-        {(str(n), str(d)) for n, d in zip(usable["network"], usable["dataflow"], strict=True)}
+def _counts_line(trials: pd.DataFrame) -> str:
+    ok = int((trials["status"] == "ok").sum())
+    return (
+        f"{len(trials)} trials: {ok} ok, {len(trials) - ok} failed; "
+        f"{trials['network'].nunique()} network(s), {trials['algorithm'].nunique()} algorithm(s)."
     )
-    figure = new_figure(max(5.0, 1.2 * len(algorithms) + 2.5), 4.2)
-    axes = figure.add_subplot()
-    if usable.empty:
-        no_data(axes, "no finished trial with a gap")
-        figure.savefig(path, dpi=110)
-        return path
-    width = 0.7 / max(1, len(problems))
-    for number, (network, dataflow) in enumerate(problems):
-        rows = usable[(usable["network"] == network) & (usable["dataflow"] == dataflow)]
-        positions = rows["algorithm"].astype(str).map(algorithms.index) - 0.35 + width * (number + 0.5)
-        axes.scatter(positions, rows["gap"].astype("float64"), s=22, alpha=0.8, label=f"{network}/{dataflow}")
-    axes.set_xticks(range(len(algorithms)), algorithms, rotation=20)
-    axes.set_yscale("symlog", linthresh=GAP_LINEAR_THRESHOLD)
-    axes.set_ylim(bottom=min(0.0, float(usable["gap"].astype("float64").min())))
-    axes.set_ylabel("gap to exact optimum")
-    axes.grid(True, axis="y", alpha=0.3)
-    axes.legend(fontsize=7, title="network/dataflow", title_fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    figure.savefig(path, dpi=110)
-    return path
 
 
-def _pareto_panel(axes: Axes, rows: pd.DataFrame, title: str) -> None:
-    """One problem: the exact optimum against the budget, and the other algorithms' designs."""
-    exact = rows[rows["algorithm"] == EXACT_ALGORITHM]
-    if not exact.empty:
-        draw_optimum_line(axes, exact, label="exact optimum", color="black")
-    for algorithm, found in rows[rows["algorithm"] != EXACT_ALGORITHM].groupby("algorithm"):
-        axes.scatter(found["budget"], found["objective_value"], s=18, alpha=0.75, label=str(algorithm))
-    if (rows["objective_value"] > 0).all():
-        axes.set_yscale("log")
-    axes.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
-    axes.set_title(title, fontsize=8)
-    axes.set_xlabel("budget")
-    axes.set_ylabel("objective")
-    axes.grid(True, which="both", alpha=0.3)
-    axes.legend(fontsize=6)
+# ----------------------------------------------------------------------------- HTML
+
+HTML_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; max-width: 1400px; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 14px; }
+th, td { border: 1px solid #ccc; padding: 4px 10px; text-align: right; }
+th { background: #f2f2f2; }
+td:first-child, th:first-child { text-align: left; }
+img { max-width: 100%; height: auto; display: block; margin: 0.5em 0 1.5em; }
+p.conclusion { font-weight: 600; }
+"""
 
 
-def plot_found_vs_optimum(trials: pd.DataFrame, path: Path) -> Path:
-    """Per network x dataflow x objective x constraint: objective against budget, exact line and found points."""
-    usable = usable_trials(trials)
-    usable = usable[_finite(usable["budget"])].astype({"budget": "float64", "objective_value": "float64"})
-    groups = list(usable.groupby(PROBLEM_KEYS, sort=True))
-    columns = min(3, max(1, len(groups)))
-    rows = max(1, math.ceil(len(groups) / columns))
-    figure = new_figure(4.8 * columns, 3.6 * rows)
-    if not groups:
-        no_data(figure.add_subplot(), "no finished trial with a budget")
-    for number, ((network, dataflow, objective, constraint), group) in enumerate(groups):
-        axes = figure.add_subplot(rows, columns, number + 1)
-        _pareto_panel(axes, group, f"{network} {dataflow}: {objective} s.t. {constraint}")
-    figure.savefig(path, dpi=100)
-    return path
+def _html_table(frame: pd.DataFrame) -> str:
+    header = "".join(f"<th>{html.escape(str(column))}</th>" for column in frame.columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_cell(value))}</td>" for value in row) + "</tr>"
+        for row in frame.itertuples(index=False)
+    )
+    return f"<table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _embedded_image(path: Path) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
+
+
+def report_html(trials: pd.DataFrame, pivot: pd.DataFrame, table: pd.DataFrame, *, title: str,
+                plots: list[Path]) -> str:  # fmt: skip
+    """The text of ``report.html``: as ``report.md``, with the plots embedded and the long table folded."""
+    varying, constant = split_axes(trials)
+    long_columns = [c for c in table.columns if c not in PIVOT_AXES or c in varying]
+    failed = trials[trials["status"] != "ok"]
+    parts = [
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
+        f"<style>{HTML_STYLE}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p>{html.escape(_counts_line(trials))}</p>",
+        f"<p class='conclusion'>{html.escape(conclusions(pivot) if not pivot.empty else '(no trials)')}</p>",
+        "<p>Gap to the exact optimum: objective/optimum - 1 when minimised, 1 - objective/optimum when maximised "
+        "(0 is optimal). Best over seeds and settings; evals: the best trial's whole-model evaluations. "
+        f"{html.escape(_constant_line(constant))}</p>",
+        "<h2>Comparison</h2>",
+        _html_table(pivot_display(pivot, varying)) if not pivot.empty else "<p>(no trials)</p>",
+        "<h2>Plots</h2>",
+        *[_embedded_image(path) for path in plots],
+        "<details><summary>Every algorithm and budget level (comparison.csv)</summary>",
+        _html_table(table[long_columns]),
+        "</details>",
+    ]
+    if not failed.empty:
+        items = "".join(f"<li><code>{html.escape(str(row.run_name))}</code>: {html.escape(error_line(row.error))}</li>"
+                        for row in failed.itertuples(index=False))  # fmt: skip
+        parts += ["<h2>Failed trials</h2>", f"<ul>{items}</ul>"]
+    return "\n".join([*parts, "</body></html>\n"])
 
 
 # ----------------------------------------------------------------------------- report
 
 
-def build_report(trials: pd.DataFrame, out_dir: Path, *, title: str) -> tuple[Path, list[Path]]:
-    """Write a sweep's ``report.md``, ``gap_by_algorithm.png`` and ``pareto.png`` into out_dir.
+@dataclass(frozen=True)
+class ReportFiles:
+    """What :func:`build_report` wrote.
+
+    Attributes:
+        markdown: ``report.md`` (links the plots beside it).
+        html: ``report.html`` (self-contained: renders in the MLflow UI).
+        plots: ``gap_by_algorithm.png`` and ``pareto.png``.
+        tables: CSV copies: ``pivot.csv``, ``comparison.csv``, ``trials.csv``.
+    """
+
+    markdown: Path
+    html: Path
+    plots: list[Path]
+    tables: list[Path]
+
+    @property
+    def all(self) -> list[Path]:
+        """Every file, the HTML report first."""
+        return [self.html, self.markdown, *self.plots, *self.tables]
+
+
+def build_report(trials: pd.DataFrame, out_dir: Path, *, title: str, front: pd.DataFrame | None = None) -> ReportFiles:
+    """Write a sweep's report, its plots and CSV copies of its tables into out_dir.
 
     Args:
         trials: One row per trial (see :data:`TRIAL_COLUMNS`); failed rows are counted and
             listed with the first line of their error.
         out_dir: Folder for the report; created if missing.
         title: The report's heading.
-
-    Returns:
-        The markdown file and the plot files.
+        front: The exact optimum at many budget levels (``pareto.parquet``'s columns), drawn
+            as the Pareto front; None draws the found designs only.
 
     Raises:
         ConfXError: A missing column.
@@ -273,8 +400,13 @@ def build_report(trials: pd.DataFrame, out_dir: Path, *, title: str) -> tuple[Pa
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     table = comparison_table(trials)
-    plots = [plot_gap_by_algorithm(trials, out_dir / GAP_PLOT), plot_found_vs_optimum(trials, out_dir / PARETO_PLOT)]
-    markdown = out_dir / REPORT_FILE
-    markdown.write_text(report_markdown(trials, table, title=title, plots=plots))
-    logger.info("wrote the sweep report %s (%d trials, %d groups)", markdown, len(trials), len(table))
-    return markdown, plots
+    pivot = pivot_table(trials)
+    plots = [plot_gap_by_algorithm(trials, out_dir / GAP_PLOT), plot_pareto(trials, front, out_dir / PARETO_PLOT)]
+    markdown, page = out_dir / REPORT_FILE, out_dir / HTML_FILE
+    markdown.write_text(report_markdown(trials, pivot, title=title, plots=plots))
+    page.write_text(report_html(trials, pivot, table, title=title, plots=plots))
+    tables = [out_dir / PIVOT_CSV, out_dir / COMPARISON_CSV, out_dir / TRIALS_CSV]
+    for frame, path in zip((pivot, table, trials), tables, strict=True):
+        frame.to_csv(path, index=False)
+    logger.info("wrote the sweep report %s (%d trials, %d problems)", page, len(trials), len(pivot))
+    return ReportFiles(markdown, page, plots, tables)

@@ -77,7 +77,11 @@ PARETO_SCHEMA = pa.schema(
 )
 """``pareto.parquet``: one row per budget level; ``objective_value`` is NaN where no design fits the budget."""
 
-COMPARISON_KEYS = ("network", "dataflow", "objective", "constraint", "mul", "algorithm")
+PROBLEM_AXES = ("network", "dataflow", "objective", "constraint")
+"""What a problem is, before its budget level."""
+GROUP_AXES = (*PROBLEM_AXES, "mul")
+"""Axes of a problem group; the trials of one group share its exact optimum."""
+COMPARISON_KEYS = (*GROUP_AXES, "algorithm")
 """A group of trials that the report and the nightly comparison summarise into one row."""
 COMPARISON_COLUMNS = (
     *COMPARISON_KEYS,

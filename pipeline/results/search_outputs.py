@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from confx.costmodel import COST_MODEL_VERSION, DATAFLOWS, LAYER_COLUMNS, OUTPUT_COLUMNS, evaluate
+from confx.costmodel.evaluate import LAYER_OPTION_COLUMNS
 from confx.envs.problem import GENE_DATAFLOW, GENE_KTILE, GENE_NUM_PE, Problem
 from confx.pipeline.results.schema import CURVE_COLUMNS
 from confx.pipeline.results.tables import check_output_folder, write_table, write_text
@@ -30,6 +31,7 @@ def summary_dict(problem: Problem, result: SearchResult) -> dict[str, object]:
         "algorithm": result.algorithm,
         "seed": result.seed,
         "model": problem.layers.name,
+        "network_table": spec.model,
         "dataflow": spec.dataflow,
         "objective": spec.objective,
         "sense": problem.sense,
@@ -52,10 +54,19 @@ def summary_dict(problem: Problem, result: SearchResult) -> dict[str, object]:
 
 
 def solution_frame(problem: Problem, design: np.ndarray | None) -> pd.DataFrame:
-    """One row per layer in the network's order: the layer, its action and its costs."""
-    dims = problem.layers.dims
+    """One row per layer in the network's order: the layer, its action and its costs.
+
+    Columns: ``layer_index``, ``layer_name``, ``K C Y X R S T``, ``stride_y, stride_x, groups``,
+    ``dataflow``, ``num_pe``, ``ktile`` and the cost model's outputs (``true_macs`` included),
+    each layer evaluated at its own stride and group count.
+    """
+    layers = problem.layers
+    dims = layers.dims
     frame = pd.DataFrame(dims, columns=list(LAYER_COLUMNS))
     frame.insert(0, "layer_index", np.arange(problem.n_layers))
+    frame.insert(1, "layer_name", list(layers.layer_names))
+    for column in LAYER_OPTION_COLUMNS:
+        frame[column] = getattr(layers, column)
     if design is None:  # nothing feasible found: no rows, but every column, so exports and tables still work
         return _empty_solution(frame)
     codes = design[:, GENE_DATAFLOW] if problem.space.choose_dataflow else np.full(len(dims), problem.dataflow_code)
@@ -63,7 +74,15 @@ def solution_frame(problem: Problem, design: np.ndarray | None) -> pd.DataFrame:
     frame["dataflow"] = np.asarray(DATAFLOWS)[codes]
     frame["num_pe"] = design[:, GENE_NUM_PE]
     frame["ktile"] = design[:, GENE_KTILE]
-    costs = evaluate(dims, codes, design[:, GENE_NUM_PE], design[:, GENE_KTILE])
+    costs = evaluate(
+        dims,
+        codes,
+        design[:, GENE_NUM_PE],
+        design[:, GENE_KTILE],
+        stride_y=layers.stride_y,
+        stride_x=layers.stride_x,
+        groups=layers.groups,
+    )
     for name, values in costs.to_dict().items():
         frame[name] = values
     return frame

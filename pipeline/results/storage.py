@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import posixpath
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -62,3 +63,15 @@ def download(location: str, local: Path) -> None:
     filesystem, path = pafs.FileSystem.from_uri(location)
     local.mkdir(parents=True, exist_ok=True)
     pafs.copy_files(path, str(local), source_filesystem=filesystem)
+
+
+def fetch_file(location: str, local: Path) -> Path:
+    """Copy one file from a path or a URI to ``local`` (created or replaced); returns ``local``."""
+    if not is_remote(location):
+        if Path(location).resolve() != local.resolve():
+            shutil.copyfile(location, local)
+        return local
+    filesystem, path = pafs.FileSystem.from_uri(location)
+    with filesystem.open_input_stream(path) as source, local.open("wb") as target:
+        shutil.copyfileobj(source, target)
+    return local

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from confx.pipeline.results.schema import SUMMARY_COLUMNS, TRIAL_COLUMNS
+from confx.pipeline.results.schema import GROUP_AXES, SUMMARY_COLUMNS, TRIAL_COLUMNS
 from confx.pipeline.results.tables import write_table
 from confx.pipeline.sweep.plan import Trial
 from confx.pipeline.sweep.trial import RECORD_FILE, TRIALS_FOLDER
@@ -24,7 +24,7 @@ LAYER_AXES = ("network", "algorithm", "mul", "seed", "objective", "constraint")
 def _trial_row(sweep: str, trial: Trial) -> dict[str, object]:
     record = trial.to_record()
     return {
-        **{axis: record[axis] for axis in ("network", "dataflow", "objective", "constraint", "mul", "space")},
+        **{axis: record[axis] for axis in (*GROUP_AXES, "space")},
         "algorithm": trial.algorithm,
         "seed": trial.seed,
         "sweep": sweep,

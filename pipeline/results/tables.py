@@ -18,9 +18,12 @@ import socket
 import time
 import zlib
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from confx.costmodel.errors import ConfXError
 
@@ -183,17 +186,22 @@ def remove_stale_temp_files_under(folder: str | Path) -> list[Path]:
     return removed
 
 
+def _create_temp(path: Path) -> Path:
+    """A new, empty temporary file beside path (mode 0666 minus the umask), named so that the next
+    write to path can tell a dead writer's leftovers; stale ones are removed first."""
+    remove_stale_temp_files(path)
+    temp = path.parent / f"{_temp_prefix(path)}{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
+    os.close(os.open(temp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+    return temp
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside path; on success rename it onto path, on any failure remove it.
 
     The temporary file is created (empty) with mode 0666 minus the umask; writers may replace it.
     """
-    path = Path(path)
-    remove_stale_temp_files(path)
-    name = f"{_temp_prefix(path)}{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
-    temp = path.parent / name
-    os.close(os.open(temp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+    temp = _create_temp(Path(path))
     try:
         yield temp
         os.replace(temp, path)
@@ -227,3 +235,126 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> None:
             frame.to_parquet(temp, index=False)
 
     write_atomic(path, write)
+
+
+def read_arrow(path: str | Path) -> pa.Table:
+    """Read a CSV or Parquet table as an Arrow table, without going through pandas (the fast path).
+
+    Raises:
+        ConfXError: Unknown extension, missing file, empty file or unreadable content.
+    """
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    kind = _kind(path)
+    if path.is_dir():
+        raise ConfXError(f"{path}: is a folder, not a {kind} file")
+    if not path.is_file():
+        raise ConfXError(f"{path}: file not found")
+    if kind == "csv" and not path.name.lower().endswith(".gz"):
+        with path.open("rb") as head:
+            start = head.read(4096)
+        if b"\x00" in start:
+            raise ConfXError(f"{path}: not a UTF-8 text {kind} file (binary content?)")
+    try:
+        # Arrow's CSV reader skips a UTF-8 byte-order mark (spreadsheet exports start with one).
+        table = pacsv.read_csv(path) if kind == "csv" else pq.read_table(path)
+    except (pa.ArrowInvalid, OSError, EOFError, zlib.error) as error:
+        text = str(error)
+        if kind == "csv" and "Empty CSV file" in text:
+            raise ConfXError(f"{path}: empty file; give a header row and one design point per row") from None
+        compressed = ("gzip", "zlib", "truncated", "compressed")
+        if any(word in text.lower() for word in compressed) or isinstance(error, EOFError | zlib.error):
+            raise ConfXError(f"{path}: truncated or corrupt compressed file; export it again") from None
+        if "UTF8" in text or "utf-8" in text.lower():
+            raise ConfXError(f"{path}: not a UTF-8 text {kind} file (binary content?)") from None
+        raise ConfXError(f"{path}: cannot read as {kind}: {one_line(error)}") from None
+    names = table.column_names
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ConfXError(f"{path}: column(s) {', '.join(repeated)} appear more than once; keep one of each")
+    # A pandas index stored as columns is not data (pandas' own reader makes it the index again).
+    index = (table.schema.pandas_metadata or {}).get("index_columns", [])
+    return table.drop_columns([name for name in index if isinstance(name, str)])
+
+
+class TableWriter:
+    """Write Arrow tables chunk by chunk to one CSV or Parquet file, atomically.
+
+    Chunks are gathered into row groups of :attr:`ROW_GROUP_ROWS` rows and written by one
+    background thread (pyarrow's writers release the GIL), so that the caller can compute the
+    next chunk meanwhile. The file appears at ``path`` only when the writer closes without an
+    error; otherwise the temporary file is removed.
+    """
+
+    ROW_GROUP_ROWS = 1 << 18
+
+    def __init__(self, path: str | Path) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.path = check_writable(path)
+        self.kind = _kind(self.path)
+        self._tmp = _create_temp(self.path)
+        self._pending: list[pa.Table] = []
+        self._writer: Any = None
+        self._stream: Any = None
+        self._thread = ThreadPoolExecutor(max_workers=1)
+        self._last: Future[None] | None = None
+
+    def __enter__(self) -> TableWriter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: object) -> None:
+        try:
+            if kind is None:
+                self._flush()
+                self._wait()
+                self._close_file()
+                os.replace(self._tmp, self.path)
+        finally:
+            self._thread.shutdown(wait=True)
+            if self._writer is not None and kind is not None:
+                self._close_file()
+            self._tmp.unlink(missing_ok=True)
+
+    def write(self, table: pa.Table) -> None:
+        """Add rows; they are written once a row group is full (or at the end)."""
+        self._pending.append(table)
+        if sum(t.num_rows for t in self._pending) >= self.ROW_GROUP_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        group = pa.concat_tables(self._pending).combine_chunks()
+        self._pending = []
+        self._wait()  # one row group in flight at most: bounded memory, same order
+        self._last = self._thread.submit(self._write_group, group)
+
+    def _wait(self) -> None:
+        if self._last is not None:
+            self._last.result()
+            self._last = None
+
+    def _write_group(self, group: pa.Table) -> None:
+        import pyarrow.csv as pacsv
+        import pyarrow.parquet as pq
+
+        if self._writer is None:
+            if self.kind == "parquet":
+                self._writer = pq.ParquetWriter(self._tmp, group.schema)
+            else:
+                gzip = self.path.name.lower().endswith(".gz")
+                self._stream = pa.CompressedOutputStream(str(self._tmp), "gzip") if gzip else None
+                options = pacsv.WriteOptions(quoting_style="needed")
+                self._writer = pacsv.CSVWriter(self._stream or str(self._tmp), group.schema, write_options=options)
+        self._writer.write_table(group)
+
+    def _close_file(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None

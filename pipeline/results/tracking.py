@@ -13,6 +13,13 @@ Runs are found again by tag, so a resumed sweep or a retried trial never duplica
 MLflow params are immutable, so a child run that already holds different params or a
 different best-so-far curve (a trial whose configuration or result changed) is deleted
 and logged afresh; an agreeing one is completed in place.
+
+A child run is created when its trial starts (:func:`start_trial_run`), so its start and
+end times are the search's. Its metric keys carry their units (``latency_cycles``,
+``area_used_um2``, ``power_budget_mW``; see :mod:`confx.pipeline.results.units`). The
+objective and the ``gap`` to the optimum are best-so-far histories whose step is the
+number of whole-model evaluations, so that curves of different problems overlay in the
+UI; their last point is the final value.
 """
 
 from __future__ import annotations
@@ -35,27 +42,27 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from confx.pipeline.results.figures import new_figure
 from confx.pipeline.results.maestro_export import write_mapping_files
 from confx.pipeline.results.tables import write_table
+from confx.pipeline.results.units import constraint_key, objective_key, objective_label
+from confx.pipeline.sweep.plan import gap
 
 logger = logging.getLogger(__name__)
 
 SWEEP_ID_TAG = "confx.sweep_id"
 INVOCATIONS_TAG = "confx.invocations"
 TRIAL_KEY_TAG = "confx.trial_key"
+FULL_NAME_TAG = "confx.full_name"
 ERROR_TAG = "confx.error"
 ERROR_MAX_CHARS = 5000
 # MLflow rejects longer param values (mlflow.utils.validation.MAX_PARAM_VAL_LENGTH).
 PARAM_MAX_CHARS = 6000
+# MLflow takes at most this many metrics in one log_batch (mlflow.utils.validation.MAX_METRICS_PER_BATCH).
+BATCH_METRICS = 1000
 
-CURVE_METRIC = "best_objective"
-FINAL_METRIC_KEYS = (
-    "objective_value",
-    "constraint_used",
-    "budget",
-    "gap",
-    "model_evaluations",
-    "cost_model_calls",
-    "wall_time_s",
-)
+CURVE_COLUMN = "best_objective"
+"""The best-so-far objective in ``curve.parquet``."""
+GAP_METRIC = "gap"
+FINAL_METRIC_KEYS = ("feasible", "optimal", "model_evaluations", "cost_model_calls", "wall_time_s")
+"""Summary values logged as they are; the objective and constraint values get unit-bearing keys."""
 TRIAL_STATUSES = ("FINISHED", "FAILED")
 DB_FILE = "mlflow.db"
 ARTIFACTS_FOLDER = "mlartifacts"
@@ -166,10 +173,7 @@ def _tag_entities(tags: Mapping[str, object]) -> list[RunTag]:
 
 
 def _final_metrics(values: Mapping[str, object], timestamp: int) -> list[Metric]:
-    """Finite numeric values (Python or numpy; bools count as 0/1) as step-0 metrics.
-
-    None, NaN and text are left out.
-    """
+    """Finite numeric values (Python or numpy; bools are 0/1) as step-0 metrics; None, NaN and text left out."""
     return [
         Metric(key, float(value), timestamp, 0)
         for key, value in values.items()
@@ -193,34 +197,52 @@ def curve_points(curve: pd.DataFrame | None) -> dict[int, float]:
     """
     if curve is None or curve.empty:
         return {}
-    finite = curve[pd.to_numeric(curve[CURVE_METRIC], errors="coerce").map(math.isfinite)]
+    finite = curve[pd.to_numeric(curve[CURVE_COLUMN], errors="coerce").map(math.isfinite)]
     points = finite.drop_duplicates("model_evaluations", keep="last")
-    steps, values = points["model_evaluations"], points[CURVE_METRIC]
+    steps, values = points["model_evaluations"], points[CURVE_COLUMN]
     return {int(step): float(value) for step, value in zip(steps, values, strict=True)}
 
 
 # ----------------------------------------------------------------------------- artifacts
 
 
-def plot_convergence(points: Mapping[int, float], path: Path, *, title: str) -> Path:
-    """Plot the best objective against whole-model evaluations (log y when every value is positive)."""
+def plot_convergence(
+    points: Mapping[int, float], path: Path, *, title: str, objective: str, optimum: float | None = None
+) -> Path:
+    """Plot the best objective against whole-model evaluations, with the exact optimum as a line.
+
+    Args:
+        points: Best-so-far objective (natural units) by whole-model evaluations.
+        path: The PNG to write.
+        title: The plot's title (the run's name).
+        objective: The objective's name (labels the y axis with its unit).
+        optimum: The problem's certified optimum; None or NaN draws no line.
+    """
     figure = new_figure(6.0, 4.0)
     axes = figure.add_subplot()
     steps = sorted(points)
     values = [points[step] for step in steps]
-    axes.step(steps, values, where="post", marker=".")
-    if values and min(values) > 0:
+    axes.step(steps, values, where="post", marker=".", label="best so far")
+    if optimum is not None and math.isfinite(optimum):
+        axes.axhline(optimum, color="black", linestyle="--", linewidth=1, label=f"exact optimum {optimum:.4g}")
+    if values and min(values) > 0 and (optimum is None or not math.isfinite(optimum) or optimum > 0):
         axes.set_yscale("log")
-    axes.set_xlabel("model evaluations")
-    axes.set_ylabel("best objective")
+    axes.set_xlabel("whole-model evaluations")
+    axes.set_ylabel(f"best {objective_label(objective)}")
     axes.set_title(title, fontsize=9)
     axes.grid(True, which="both", alpha=0.3)
+    axes.legend(fontsize=8)
     figure.savefig(path, dpi=110)
     return path
 
 
 def _stage_trial_artifacts(
-    folder: Path, run_name: str, curve: pd.DataFrame | None, solution: pd.DataFrame | None, points: Mapping[int, float]
+    folder: Path,
+    run_name: str,
+    curve: pd.DataFrame | None,
+    solution: pd.DataFrame | None,
+    summary: Mapping[str, object],
+    optimum: float | None,
 ) -> None:
     """Write the trial's generated artifacts into folder, laid out as in the run."""
     if solution is not None:
@@ -228,8 +250,10 @@ def _stage_trial_artifacts(
         write_mapping_files(solution, folder / MAESTRO_ARTIFACT_PATH)
     if curve is not None:
         write_table(curve, folder / "curve.parquet")
+    points = curve_points(curve)
     if points:
-        plot_convergence(points, folder / CONVERGENCE_PLOT, title=run_name)
+        objective = str(summary.get("objective", "objective"))
+        plot_convergence(points, folder / CONVERGENCE_PLOT, title=run_name, objective=objective, optimum=optimum)
 
 
 def _log_files(client: mlflow.MlflowClient, run_id: str, files: Iterable[Path]) -> None:
@@ -285,6 +309,11 @@ def open_parent_run(
     return run_id
 
 
+def log_folder(tracking_uri: str, run_id: str, folder: Path, *, artifact_path: str) -> None:
+    """Attach every file of a folder to a run under ``artifact_path`` (e.g. a sweep's layer tables)."""
+    mlflow.MlflowClient(tracking_uri).log_artifacts(run_id, str(folder), artifact_path=artifact_path)
+
+
 def close_parent_run(
     tracking_uri: str,
     run_id: str,
@@ -315,21 +344,61 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _agrees(client: mlflow.MlflowClient, run: Run, params: Sequence[Param], points: Mapping[int, float]) -> bool:
+def _find_child(client: mlflow.MlflowClient, experiment_id: str, parent_run_id: str, trial_key: str) -> Run | None:
+    identity = {TRIAL_KEY_TAG: trial_key, MLFLOW_PARENT_RUN_ID: parent_run_id}
+    return _drop_duplicates(client, _find_runs(client, experiment_id, identity), f"trial {trial_key}")
+
+
+def start_trial_run(
+    tracking_uri: str,
+    experiment_id: str,
+    parent_run_id: str,
+    *,
+    trial_key: str,
+    run_name: str,
+    tags: Mapping[str, object],
+) -> str:
+    """Create (or reopen, for a retry) a trial's child run when its search starts, so its times are true.
+
+    The run is RUNNING until :func:`log_trial` ends it; the UI shows it live.
+
+    Returns:
+        The child's run id.
+    """
+    client = mlflow.MlflowClient(tracking_uri)
+    run = _find_child(client, experiment_id, parent_run_id, trial_key)
+    identity = {TRIAL_KEY_TAG: trial_key, MLFLOW_PARENT_RUN_ID: parent_run_id}
+    if run is None:
+        run = client.create_run(experiment_id, run_name=run_name, tags={**identity, **_tag_strings(tags)})
+        return str(run.info.run_id)
+    client.update_run(run.info.run_id, status="RUNNING", name=run_name)
+    client.log_batch(run.info.run_id, tags=_tag_entities(tags))
+    return str(run.info.run_id)
+
+
+def _tag_strings(tags: Mapping[str, object]) -> dict[str, str]:
+    return {key: str(value) for key, value in tags.items()}
+
+
+def _agrees(
+    client: mlflow.MlflowClient, run: Run, params: Sequence[Param], histories: Mapping[str, Mapping[int, float]]
+) -> bool:
     """Whether an existing run can be completed in place.
 
-    It can when no logged param has another value and its logged curve is part of the new
-    one (same values at the same steps), as after an identical retry or an interrupted log.
+    It can when no logged param has another value and its logged histories are part of
+    the new ones (same values at the same steps), as after an identical retry or an
+    interrupted log.
     """
     logged = run.data.params
     if any(param.key in logged and logged[param.key] != param.value for param in params):
         return False
-    if CURVE_METRIC not in run.data.metrics or not points:
-        return True
-    history = client.get_metric_history(run.info.run_id, CURVE_METRIC)
-    return all(
-        metric.step in points and math.isclose(points[metric.step], metric.value, rel_tol=1e-12) for metric in history
-    )
+    for key, points in histories.items():
+        if key not in run.data.metrics:
+            continue
+        history = client.get_metric_history(run.info.run_id, key)
+        if not all(m.step in points and math.isclose(points[m.step], m.value, rel_tol=1e-12) for m in history):
+            return False
+    return True
 
 
 def _child_run(
@@ -340,18 +409,68 @@ def _child_run(
     trial_key: str,
     run_name: str,
     params: Sequence[Param],
-    points: Mapping[int, float],
+    histories: Mapping[str, Mapping[int, float]],
 ) -> Run:
     """Get or create the child run of a trial; a run that disagrees with the new data is replaced."""
-    identity = {TRIAL_KEY_TAG: trial_key, MLFLOW_PARENT_RUN_ID: parent_run_id}
-    run = _drop_duplicates(client, _find_runs(client, experiment_id, identity), f"trial {trial_key}")
-    if run is not None and not _agrees(client, run, params, points):
+    run = _find_child(client, experiment_id, parent_run_id, trial_key)
+    if run is not None and not _agrees(client, run, params, histories):
         logger.warning("trial %s: run %s disagrees with the new result; replacing it", trial_key, run.info.run_id)
         client.delete_run(run.info.run_id)
         run = None
     if run is None:
+        identity = {TRIAL_KEY_TAG: trial_key, MLFLOW_PARENT_RUN_ID: parent_run_id}
         run = client.create_run(experiment_id, run_name=run_name, tags=identity)
+    elif run.info.run_name != run_name:
+        client.update_run(run.info.run_id, name=run_name)
     return run
+
+
+def _number(value: object) -> float | None:
+    """A finite float, or None (None, NaN, text)."""
+    if isinstance(value, numbers.Real) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def trial_histories(
+    summary: Mapping[str, object], curve: pd.DataFrame | None, optimum: float | None
+) -> dict[str, dict[int, float]]:
+    """The best-so-far objective (unit-bearing key) and gap by whole-model evaluations; the last point is final.
+
+    The summary's final value is set at its ``model_evaluations`` step, so the history ends
+    on the value the search reports even when the curve stops earlier.
+    """
+    if "objective" not in summary:
+        return {}
+    points = curve_points(curve)
+    final_value, final_step = _number(summary.get("objective_value")), _number(summary.get("model_evaluations"))
+    if final_value is not None:
+        step = int(final_step) if final_step is not None else max(points, default=0)
+        points = {s: v for s, v in points.items() if s <= step} | {step: final_value}
+    histories = {objective_key(str(summary["objective"])): points}
+    if optimum is not None and math.isfinite(optimum):
+        sense = str(summary.get("sense", "min"))
+        histories[GAP_METRIC] = {s: gap(v, optimum, sense) for s, v in points.items()}
+    return histories
+
+
+def trial_final_metrics(summary: Mapping[str, object], extra_metrics: Mapping[str, object]) -> dict[str, object]:
+    """The step-0 metrics of a trial: constraint used and budget (unit-bearing keys), flags, counters, optimum.
+
+    ``extra_metrics`` may hold ``optimum``, logged as ``optimum_<objective key>``; its other
+    values (besides ``gap``, which is a history) are logged as they are.
+    """
+    finals: dict[str, object] = {key: summary[key] for key in FINAL_METRIC_KEYS if key in summary}
+    if "constraint" in summary:
+        constraint = str(summary["constraint"])
+        finals[constraint_key(constraint, "used")] = summary.get("constraint_used")
+        finals[constraint_key(constraint, "budget")] = summary.get("budget")
+    for key, value in extra_metrics.items():
+        if key == "optimum" and "objective" in summary:
+            finals[f"optimum_{objective_key(str(summary['objective']))}"] = value
+        elif key != GAP_METRIC:
+            finals[key] = value
+    return finals
 
 
 def log_trial(
@@ -371,29 +490,30 @@ def log_trial(
     error: str | None,
     artifact_files: Sequence[Path],
 ) -> str:
-    """Log one trial as a child run of the sweep's parent, idempotently.
+    """Log one trial as a child run of the sweep's parent, idempotently, and end the run.
 
-    The run is found again by its ``confx.trial_key`` tag under the parent, so a retried or
-    resumed trial completes (or, if its params or curve changed, replaces) its run rather
-    than adding one. Logged in two batches: params, tags and the best-so-far curve
-    (``best_objective`` with step = whole-model evaluations), then the final metrics.
+    The run is found again by its ``confx.trial_key`` tag under the parent (the one
+    :func:`start_trial_run` created, or a retried or resumed trial's), so that it is
+    completed (or, if its params or curve changed, replaced) rather than duplicated. Logged
+    in two batches: params, tags and the histories (see :func:`trial_histories`), then the
+    final metrics (see :func:`trial_final_metrics`).
 
     Args:
         tracking_uri: The MLflow store.
         experiment_id: The sweep's experiment.
         parent_run_id: The sweep's parent run.
         trial_key: The trial's stable id.
-        run_name: The run's display name (see :attr:`confx.pipeline.sweep.plan.Trial.run_name`).
-        params: Every axis and setting of the trial, stringified; ``cost_model_version``
-            is added from the summary.
+        run_name: The run's display name (see :meth:`confx.pipeline.sweep.plan.Trial.short_name`).
+        params: The axes and settings that apply to the trial, stringified; ``sense`` and
+            ``cost_model_version`` are added from the summary.
         tags: Extra tags.
-        summary: The search's ``summary.json``; its values of :data:`FINAL_METRIC_KEYS` become
-            final metrics. Empty for a trial that failed before searching.
+        summary: The search's ``summary.json``. Empty for a trial that failed before searching.
         curve: ``curve.parquet`` (columns ``model_evaluations``, ``cost_model_calls``,
             ``best_objective``), or None.
         solution: ``solution.parquet`` (one row per layer), or None. Also exported as MAESTRO
             mapping files under artifact path ``maestro/``.
-        extra_metrics: Further final metrics (e.g. ``gap``); they override the summary's.
+        extra_metrics: ``gap`` (the final gap; its history is computed from the curve) and
+            ``optimum`` (the group's certified optimum), and any further final metrics.
         status: ``FINISHED`` or ``FAILED``, the run's terminal status.
         error: The failure's message or traceback, tagged as ``confx.error`` (cut to
             :data:`ERROR_MAX_CHARS`) on a FAILED run.
@@ -405,12 +525,10 @@ def log_trial(
     if status not in TRIAL_STATUSES:
         raise ValueError(f"trial status {status!r}; use one of {TRIAL_STATUSES}")
     client = mlflow.MlflowClient(tracking_uri)
-    all_params = {
-        **params,
-        **({"cost_model_version": summary["cost_model_version"]} if "cost_model_version" in summary else {}),
-    }
-    param_entities = _param_entities(all_params)
-    points = curve_points(curve)
+    from_summary = {key: summary[key] for key in ("sense", "cost_model_version") if key in summary}
+    param_entities = _param_entities({**params, **from_summary})
+    optimum = _number(extra_metrics.get("optimum"))
+    histories = trial_histories(summary, curve, optimum)
     run = _child_run(
         client,
         experiment_id,
@@ -418,13 +536,14 @@ def log_trial(
         trial_key=trial_key,
         run_name=run_name,
         params=param_entities,
-        points=points,
+        histories=histories,
     )
     run_id = run.info.run_id
     try:
-        _log_trial_values(client, run, param_entities, tags, points, summary, extra_metrics, status, error)
+        finals = trial_final_metrics(summary, extra_metrics)
+        _log_trial_values(client, run, param_entities, tags, histories, finals, status, error)
         with tempfile.TemporaryDirectory(prefix="confx-artifacts-") as staging:
-            _stage_trial_artifacts(Path(staging), run_name, curve, solution, points)
+            _stage_trial_artifacts(Path(staging), run_name, curve, solution, summary, optimum)
             client.log_artifacts(run_id, staging)
         _log_files(client, run_id, artifact_files)
     except BaseException:
@@ -466,31 +585,31 @@ def _log_trial_values(
     run: Run,
     params: Sequence[Param],
     tags: Mapping[str, object],
-    points: Mapping[int, float],
-    summary: Mapping[str, object],
-    extra_metrics: Mapping[str, object],
+    histories: Mapping[str, Mapping[int, float]],
+    finals: Mapping[str, object],
     status: str,
     error: str | None,
 ) -> None:
-    """Log a trial's params, tags, curve and final metrics in two batches."""
+    """Log a trial's params, tags, histories and final metrics in two batches; skip what the run already holds."""
     run_id = run.info.run_id
     timestamp = _now_ms()
-    logged_steps = set()
-    if CURVE_METRIC in run.data.metrics:
-        logged_steps = {metric.step for metric in client.get_metric_history(run_id, CURVE_METRIC)}
-    curve_metrics = [
-        Metric(CURVE_METRIC, value, timestamp, step)
-        for step, value in sorted(points.items())
-        if step not in logged_steps
-    ]
+    history_metrics = []
+    for key, points in histories.items():
+        logged = {m.step for m in client.get_metric_history(run_id, key)} if key in run.data.metrics else set()
+        history_metrics += [
+            Metric(key, value, timestamp, step)
+            for step, value in sorted(points.items())
+            if step not in logged and math.isfinite(value)
+        ]
     new_params = [param for param in params if param.key not in run.data.params]
     run_tags = dict(tags)
     if status == "FAILED" and error:
         run_tags[ERROR_TAG] = _error_text(error)
-    client.log_batch(run_id, metrics=curve_metrics, params=new_params, tags=_tag_entities(run_tags))
-    finals = {key: summary[key] for key in FINAL_METRIC_KEYS if key in summary} | dict(extra_metrics)
+    client.log_batch(run_id, metrics=history_metrics[:BATCH_METRICS], params=new_params, tags=_tag_entities(run_tags))
+    for start in range(BATCH_METRICS, len(history_metrics), BATCH_METRICS):
+        client.log_batch(run_id, metrics=history_metrics[start : start + BATCH_METRICS])
     # A re-logged trial does not repeat values the run already shows.
-    unchanged = {key for key, value in finals.items() if run.data.metrics.get(key) == value}
-    client.log_batch(run_id, metrics=_final_metrics({k: v for k, v in finals.items() if k not in unchanged}, timestamp))
+    changed = {key: value for key, value in finals.items() if run.data.metrics.get(key) != value}
+    client.log_batch(run_id, metrics=_final_metrics(changed, timestamp))
     if status == "FINISHED" and ERROR_TAG in run.data.tags:
         client.delete_tag(run_id, ERROR_TAG)

@@ -217,21 +217,19 @@ class SweepConfig(_Frozen):
     @field_validator("networks")
     @classmethod
     def _networks_exist(cls, networks: list[str]) -> list[str]:
-        from confx.costmodel.layers import builtin_networks
+        # Checked without importing anything; a model's own faults show when the sweep imports it.
+        from confx.pipeline.workload.resolve import source_problem
 
-        unknown = [n for n in networks if n not in builtin_networks() and not Path(n).is_file()]
-        if unknown:
-            raise ValueError(
-                f"unknown network(s) {unknown}: use built-in names ({', '.join(builtin_networks())}) "
-                "or paths of existing CSV files"
-            )
-        _check_tables(networks)
+        problems = [p for p in (source_problem(n) for n in networks) if p is not None]
+        if problems:
+            raise ValueError("; ".join(problems))
+        _check_tables([n for n in networks if n.lower().endswith((".csv", ".csv.gz")) and Path(n).is_file()])
         # Trials run in Ray workers with another working folder: a table path must be absolute.
-        return [n if n in builtin_networks() else str(Path(n).absolute()) for n in networks]
+        return [str(Path(n).absolute()) if Path(n).is_file() else n for n in networks]
 
 
 def _check_tables(networks: list[str]) -> None:
-    """Parse every layer table now, so that a malformed CSV fails the config, not a trial."""
+    """Parse every layer-table file now, so that a malformed CSV fails the config, not a trial."""
     from confx.costmodel.errors import LayerTableError
     from confx.costmodel.layers import load_network
 

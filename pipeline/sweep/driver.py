@@ -10,12 +10,13 @@ report to the sweep's parent run.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from confx.costmodel import COST_MODEL_VERSION
 from confx.costmodel.errors import ConfXError
 from confx.pipeline.results import storage
 from confx.pipeline.sweep.config import SweepConfig
-from confx.pipeline.sweep.plan import Group, Trial, plan_trials, problem_groups
+from confx.pipeline.sweep.plan import Group, Trial, plan_trials, problem_groups, varying_axes
 from confx.pipeline.sweep.trial import RECORD_FILE, TRIALS_FOLDER, Optimum, SweepContext, run_trial
 
 logger = logging.getLogger(__name__)
@@ -35,20 +36,88 @@ TUNE_FOLDER = "tune"
 Echo = Callable[[str], None]
 
 
-def exact_optima(config: SweepConfig) -> dict[Group, Optimum]:
-    """The certified optimum of every problem group (NaN where no exact method certifies one)."""
+def resolve_networks(config: SweepConfig, location: str, results_dir: Path) -> tuple[dict[str, str], dict[str, Path]]:
+    """Resolve every network SOURCE once, keeping its layer table beside the results.
+
+    Imported models go through the import cache in ``<results>/networks/``; a CSV given by path is
+    copied there (under a content hash), so that a file edited during the sweep cannot reach some
+    trials and not others. Built-in names need no file.
+
+    Returns:
+        The table each trial loads (a path, or a URI when the results live at one) and the local
+        copy of each, both by SOURCE.
+
+    Raises:
+        ConfXError: A SOURCE that cannot be resolved (see
+            :func:`~confx.pipeline.workload.resolve.resolve_network`).
+    """
+    from confx.pipeline.workload.resolve import NETWORKS_FOLDER, resolve_network
+
+    cache = results_dir / NETWORKS_FOLDER
+    local: dict[str, Path] = {}
+    for source in dict.fromkeys(config.networks):
+        network = resolve_network(source, cache)
+        if network.table_file is None:
+            continue
+        if network.imported:
+            local[source] = network.table_file
+            continue
+        content = network.table_file.read_bytes()
+        copy = cache / f"{network.label}-{hashlib.sha256(content).hexdigest()[:16]}.csv"
+        cache.mkdir(parents=True, exist_ok=True)
+        copy.write_bytes(content)
+        local[source] = copy
+    if local and storage.is_remote(location):
+        storage.upload(cache, storage.join(location, NETWORKS_FOLDER))
+    tables = {
+        source: storage.join(location, NETWORKS_FOLDER, path.name) if storage.is_remote(location) else str(path)
+        for source, path in local.items()
+    }
+    return tables, local
+
+
+def exact_optima(config: SweepConfig, local_tables: Mapping[str, Path] | None = None) -> dict[Group, Optimum]:
+    """The certified optimum of every problem group (NaN where no exact method certifies one).
+
+    Args:
+        config: The sweep.
+        local_tables: The layer-table file of each network that is not a built-in name.
+    """
+    from confx.costmodel.layers import load_network
     from confx.envs.problem import build_problem
     from confx.pipeline.search import run_search
+    from confx.pipeline.workload.resolve import network_label
 
+    local_tables = local_tables or {}
     optima = {}
     for group in problem_groups(config):
         network, dataflow, objective, constraint, mul = group
+        model = str(local_tables.get(network, network))
         problem = build_problem(
-            network, dataflow=dataflow, objective=objective, constraint=constraint, mul=mul, space=config.space
+            model,
+            dataflow=dataflow,
+            objective=objective,
+            constraint=constraint,
+            mul=mul,
+            space=config.space,
+            layers=replace(load_network(model), name=network_label(network)),
         )
         result = run_search(problem, "exact", seed=0)
         optima[group] = Optimum(result.objective_value if result.optimal else float("nan"), problem.budget)
     return optima
+
+
+def write_front(config: SweepConfig, results_dir: Path) -> tuple[pd.DataFrame, list[Path]]:
+    """The exact optimum of every problem at many budget levels: ``pareto.parquet`` and ``pareto.csv``."""
+    from confx.pipeline.results.tables import write_table
+    from confx.pipeline.search.pareto import front_levels, sweep_front
+
+    problems = [(network, dataflow, objective, constraint, config.space)
+                for network, dataflow, objective, constraint, _ in problem_groups(config)]  # fmt: skip
+    front = sweep_front(list(dict.fromkeys(problems)), front_levels(config.muls))
+    write_table(front, results_dir / "pareto.parquet")
+    front.to_csv(results_dir / "pareto.csv", index=False)
+    return front, [results_dir / "pareto.parquet", results_dir / "pareto.csv"]
 
 
 # --- progress ---------------------------------------------------------------------------------
@@ -235,6 +304,13 @@ def _abandon(
     remove_stale_temp_files_under(results_dir)
 
 
+def _name_axes(config: SweepConfig, trials: list[Trial]) -> tuple[str, ...]:
+    """The axes the runs' names show: those that vary, and the algorithm when some are tuned."""
+    axes = varying_axes(trials)
+    tuned = any(entry.tune is not None for entry in config.algorithms)
+    return (*axes, "algorithm") if tuned and "algorithm" not in axes else axes
+
+
 def run_sweep(
     config: SweepConfig,
     *,
@@ -265,16 +341,18 @@ def run_sweep(
         close_parent_run,
         default_tracking_uri,
         ensure_experiment,
+        log_folder,
         open_parent_run,
     )
     from confx.pipeline.search.ray_runtime import ensure_ray
     from confx.pipeline.sweep.tuning import run_tuning
+    from confx.pipeline.workload.resolve import NETWORKS_FOLDER
 
     location = _results_location(config, results_folder)
     results_dir = storage.local_mirror(location)
     if not storage.is_remote(location):
         check_output_folder(location, what="results folder")
-    trials = plan_trials(config)  # every check before anything is created
+    plan_trials(config)  # every check before anything is created (a trial planned twice, ...)
     if storage.is_remote(location) and not (tracking_uri or config.tracking.uri):
         raise ConfXError(f"results in {location} need a shared MLflow tracking server: pass --tracking-uri http://...")
     started = storage.exists(storage.join(location, TUNE_FOLDER)) or storage.exists(
@@ -286,6 +364,8 @@ def run_sweep(
             "continue it with --resume, or remove that folder to start over"
         )
     results_dir.mkdir(parents=True, exist_ok=True)
+    tables, local_tables = resolve_networks(config, location, results_dir)
+    trials = plan_trials(config, tables)
     if started:
         storage.download(storage.join(location, TRIALS_FOLDER), results_dir / TRIALS_FOLDER)
     finished = finished_trials(results_dir, trials)
@@ -304,8 +384,10 @@ def run_sweep(
     )
     connected = False
     try:
+        if local_tables:
+            log_folder(uri, parent, results_dir / NETWORKS_FOLDER, artifact_path=NETWORKS_FOLDER)
         start = time.perf_counter()
-        optima = exact_optima(config)
+        optima = exact_optima(config, local_tables)
         echo(f"exact optima of {len(optima)} problem groups in {time.perf_counter() - start:.1f} s")
         connected = ensure_ray(address)
         context = SweepContext(
@@ -318,6 +400,8 @@ def run_sweep(
             trials={t.key: t for t in trials},
             ga_tasks=config.resources.ga_tasks,
             ga_task_cpus=config.resources.ga_task_cpus,
+            tables=tables,
+            name_axes=_name_axes(config, trials),
         )
         errors = run_grid(config, trials, context, finished=finished, echo=echo)
         for index, entry in enumerate(e for e in config.algorithms if e.tune is not None):
@@ -325,19 +409,20 @@ def run_sweep(
         storage.download(storage.join(location, TRIALS_FOLDER), results_dir / TRIALS_FOLDER)
         table, layers = collect_results(config.name, trials + tuned_trials(results_dir, trials), results_dir, errors)
         written = write_results(table, layers, results_dir)
-        report, plots = build_report(table, results_dir, title=f"ConfX sweep {config.name}")
-        for path in [*written, report, *plots]:
+        front, front_files = write_front(config, results_dir)
+        report = build_report(table, results_dir, title=f"ConfX sweep {config.name}", front=front)
+        for path in [*written, *report.all, *front_files]:
             storage.upload(path, storage.join(location, path.name))
     except BaseException as error:
-        _abandon(uri, experiment_id, parent, results_dir, interrupted=isinstance(error, KeyboardInterrupt),
-                 disconnect=connected)  # fmt: skip
+        interrupted = isinstance(error, KeyboardInterrupt)
+        _abandon(uri, experiment_id, parent, results_dir, interrupted=interrupted, disconnect=connected)
         raise
     n_failed = int((table["status"] != "ok").sum())
     close_parent_run(
         uri,
         parent,
         status="FINISHED" if n_failed == 0 else "FAILED",
-        artifact_files=[report, *plots, written[0]],
+        artifact_files=[*report.all, *front_files, written[0]],
         metrics={
             "trials_ok": len(table) - n_failed,
             "trials_failed": n_failed,
@@ -345,4 +430,4 @@ def run_sweep(
         },
     )
     echo(f"sweep {config.name}: {len(table) - n_failed} trials ok, {n_failed} failed")
-    return SweepOutcome(location, results_dir, table, parent, uri, report)
+    return SweepOutcome(location, results_dir, table, parent, uri, report.markdown)

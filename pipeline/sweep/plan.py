@@ -12,19 +12,19 @@ import hashlib
 import itertools
 import json
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 from confx.costmodel.errors import ConfXError
 from confx.pipeline.sweep.config import AlgorithmEntry, SweepConfig
-
-GROUP_AXES = ("network", "dataflow", "objective", "constraint", "mul")
-"""Axes that define a problem group; the trials of one group share its exact optimum."""
+from confx.pipeline.workload.resolve import network_label
 
 Group = tuple[str, str, str, str, float]
 """One problem group: its values of :data:`GROUP_AXES`."""
+
+NAME_AXES = ("network", "dataflow", "objective", "constraint", "mul", "space", "algorithm", "settings", "seed")
+"""The axes a short run name may show, in the order it shows them."""
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class Trial:
     """One search on one problem, as planned.
 
     Attributes:
-        network: Built-in network name or layer-table path.
+        network: The network's SOURCE as the config gives it (built-in name, CSV path, model to import).
         dataflow: ``dla``, ``shi`` or ``eye``.
         objective: The minimised (or maximised) whole-model objective.
         constraint: ``area`` or ``power``.
@@ -43,6 +43,8 @@ class Trial:
         budget: Whole-model evaluations (baselines).
         epochs: The release's epochs E (RL searches).
         settings: The algorithm's settings (JSON values).
+        table: The layer-table CSV every process of the trial loads (a path or a URI): the import
+            cache's file for an imported model, the CSV itself for a path; "" for a built-in name.
     """
 
     network: str
@@ -56,6 +58,7 @@ class Trial:
     budget: int
     epochs: int
     settings: Mapping[str, Any] = field(default_factory=dict)
+    table: str = ""
 
     @property
     def group(self) -> Group:
@@ -64,16 +67,44 @@ class Trial:
 
     @property
     def network_name(self) -> str:
-        """The network's short name (a table path's stem)."""
-        return Path(self.network).stem
+        """The network's short name (see :func:`~confx.pipeline.workload.resolve.network_label`)."""
+        return network_label(self.network)
 
     @property
     def run_name(self) -> str:
-        """The MLflow run name: ``<network>_F-<objective>_C-<constraint>_Mul-<mul>_DF-<dataflow>_<alg>_s<seed>``."""
+        """The full name ``<network>_F-<objective>_C-<constraint>_Mul-<mul>_DF-<dataflow>_<alg>_s<seed>``.
+
+        The trial's key builds on it (so it never changes); the MLflow run shows
+        :meth:`short_name` and keeps this one as its ``confx.full_name`` tag.
+        """
         return (
             f"{self.network_name}_F-{self.objective}_C-{self.constraint}_Mul-{self.mul}_DF-{self.dataflow}"
             f"_{self.algorithm}_s{self.seed}"
         )
+
+    def short_name(self, axes: Sequence[str]) -> str:
+        """The run name that shows only the given axes (those that vary in the sweep), in :data:`NAME_AXES` order.
+
+        Settings show as ``<name>-<value>``; ``axes`` names them ``setting.<name>``. With no
+        axis to show, the algorithm names the run.
+        """
+        tokens = {
+            "network": self.network_name,
+            "dataflow": f"DF-{self.dataflow}",
+            "objective": f"F-{self.objective}",
+            "constraint": f"C-{self.constraint}",
+            "mul": f"Mul-{self.mul}",
+            "space": self.space,
+            "algorithm": self.algorithm,
+            "seed": f"s{self.seed}",
+        }
+        parts = []
+        for axis in NAME_AXES:
+            if axis == "settings":
+                parts += [f"{k}-{v}" for k, v in sorted(self.settings.items()) if f"setting.{k}" in axes]
+            elif axis in axes:
+                parts.append(tokens[axis])
+        return "_".join(parts) or self.algorithm
 
     @property
     def settings_json(self) -> str:
@@ -103,6 +134,7 @@ class Trial:
             "budget": self.budget,
             "epochs": self.epochs,
             "settings": dict(self.settings),
+            "table": self.table,
         }
 
     @classmethod
@@ -121,7 +153,28 @@ class Trial:
             "epochs",
             "settings",
         )
-        return cls(**{name: record[name] for name in names})
+        return cls(**{name: record[name] for name in names}, table=record.get("table", ""))
+
+
+def varying_axes(trials: Sequence[Trial]) -> tuple[str, ...]:
+    """The axes of :data:`NAME_AXES` that take more than one value among trials.
+
+    A setting (``setting.<name>``) varies when it takes two values among the trials of one
+    algorithm: a knob that only one algorithm has is not an axis of the sweep.
+    """
+    values: dict[str, set[str]] = {}
+    for trial in trials:
+        record = trial.to_record()
+        for axis in NAME_AXES:
+            if axis != "settings":
+                values.setdefault(axis, set()).add(str(record[axis]))
+    for algorithm in {t.algorithm for t in trials}:
+        group = [t for t in trials if t.algorithm == algorithm]
+        for name in {key for t in group for key in t.settings}:
+            seen = {json.dumps(t.settings.get(name), sort_keys=True) for t in group}
+            if len(seen) > 1:
+                values[f"setting.{name}"] = seen
+    return tuple(axis for axis, seen in values.items() if len(seen) > 1)
 
 
 def problem_groups(config: SweepConfig) -> Iterator[Group]:
@@ -139,7 +192,13 @@ def settings_grid(entry: AlgorithmEntry) -> list[dict[str, Any]]:
     return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*values)]
 
 
-def _trial(group: Group, config: SweepConfig, entry: AlgorithmEntry, seed: int, settings: Mapping[str, Any]) -> Trial:
+Tables = Mapping[str, str]
+"""Layer-table file of each network SOURCE that needs one (see :attr:`Trial.table`)."""
+
+
+def _trial(
+    group: Group, config: SweepConfig, entry: AlgorithmEntry, seed: int, settings: Mapping[str, Any], tables: Tables
+) -> Trial:
     network, dataflow, objective, constraint, mul = group
     return Trial(
         network,
@@ -153,11 +212,16 @@ def _trial(group: Group, config: SweepConfig, entry: AlgorithmEntry, seed: int, 
         entry.budget,
         entry.epochs,
         dict(settings),
+        tables.get(network, ""),
     )
 
 
-def plan_trials(config: SweepConfig) -> list[Trial]:
+def plan_trials(config: SweepConfig, tables: Tables | None = None) -> list[Trial]:
     """The sweep's grid trials, in a deterministic order: problem groups x algorithms x settings x seeds.
+
+    Args:
+        config: The sweep.
+        tables: The resolved layer-table file of each network that is not a built-in name.
 
     Algorithms with a ``tune`` block are left out: Optuna proposes their settings (see
     :func:`tuning_base_trials`).
@@ -171,17 +235,21 @@ def plan_trials(config: SweepConfig) -> list[Trial]:
             if entry.tune is not None:
                 continue
             seeds = [0] if entry.name == "exact" else config.seeds  # the exact optimum needs no seed
-            trials += [_trial(group, config, entry, seed, s) for s in settings_grid(entry) for seed in seeds]
+            trials += [
+                _trial(group, config, entry, seed, s, tables or {}) for s in settings_grid(entry) for seed in seeds
+            ]
     keys = [t.key for t in trials]
     if len(set(keys)) != len(keys):
         raise ConfXError("the sweep plans the same trial twice (an axis lists a value twice?)")
     return trials
 
 
-def tuning_base_trials(config: SweepConfig, entry: AlgorithmEntry) -> list[Trial]:
+def tuning_base_trials(config: SweepConfig, entry: AlgorithmEntry, tables: Tables | None = None) -> list[Trial]:
     """The problems (x seeds) every Optuna sample of a tuned algorithm is run on."""
     return [
-        _trial(group, config, entry, seed, entry.settings) for group in problem_groups(config) for seed in config.seeds
+        _trial(group, config, entry, seed, entry.settings, tables or {})
+        for group in problem_groups(config)
+        for seed in config.seeds
     ]
 
 

@@ -12,21 +12,26 @@ import json
 import logging
 import tempfile
 import traceback
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from confx.pipeline.search.base import Progress
 from confx.pipeline.sweep.plan import Group, Trial, gap
 
+if TYPE_CHECKING:
+    from confx.envs.problem import Problem
+
 logger = logging.getLogger(__name__)
 
 TRIALS_FOLDER = "trials"
 RECORD_FILE = "trial.json"
 """Written last into a trial's folder: its presence means the trial finished."""
+NETWORK_FILE = "network.csv"
+"""The layer table a trial searched (an imported or file network), in its folder and its MLflow run."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,9 @@ class SweepContext:
         trials: The planned trials by key (Tune's grid holds only the keys).
         ga_tasks: Ray tasks per GA generation (0: evaluate in-process).
         ga_task_cpus: CPUs each GA task reserves.
+        tables: The layer-table file (path or URI) of each network SOURCE that is not a built-in name.
+        name_axes: The axes that vary in the sweep; the runs' names show them
+            (see :meth:`~confx.pipeline.sweep.plan.Trial.short_name`).
     """
 
     sweep: str
@@ -62,6 +70,8 @@ class SweepContext:
     trials: Mapping[str, Trial]
     ga_tasks: int
     ga_task_cpus: float
+    tables: Mapping[str, str] = field(default_factory=dict)
+    name_axes: tuple[str, ...] = ()
 
 
 def _search_settings(trial: Trial, context: SweepContext) -> dict[str, Any]:
@@ -125,8 +135,34 @@ def search_and_record(trial: Trial, context: SweepContext, report: Progress) -> 
         raise
 
 
-def _search_and_record(trial: Trial, context: SweepContext, report: Progress) -> dict[str, Any]:
+def build_trial_problem(trial: Trial, folder: Path) -> Problem:
+    """The trial's problem, on the layer table the sweep resolved for its network.
+
+    The table (``trial.table``) is copied into ``folder`` as :data:`NETWORK_FILE` (downloaded when it
+    lives at a URI), and that local file is what the problem and its env runners load, so that every
+    process of every trial searches the same table; a built-in name is loaded from the package.
+    """
+    from confx.costmodel.layers import load_network
     from confx.envs.problem import build_problem
+    from confx.pipeline.results import storage
+
+    model, layers = trial.network, None
+    if trial.table:
+        folder.mkdir(parents=True, exist_ok=True)
+        model = str(storage.fetch_file(trial.table, folder / NETWORK_FILE))
+        layers = replace(load_network(model), name=trial.network_name)
+    return build_problem(
+        model,
+        dataflow=trial.dataflow,
+        objective=trial.objective,
+        constraint=trial.constraint,
+        mul=trial.mul,
+        space=trial.space,
+        layers=layers,
+    )
+
+
+def _search_and_record(trial: Trial, context: SweepContext, report: Progress) -> dict[str, Any]:
     from confx.pipeline.results import storage
     from confx.pipeline.results.search_outputs import curve_frame, solution_frame, summary_dict, write_search
     from confx.pipeline.results.tables import write_text
@@ -135,14 +171,8 @@ def _search_and_record(trial: Trial, context: SweepContext, report: Progress) ->
     location = storage.join(context.location, TRIALS_FOLDER, trial.key)
     out = Path(tempfile.mkdtemp(prefix="confx-trial-") if storage.is_remote(location) else location)
     optimum = context.optima[trial.group].value
-    problem = build_problem(
-        trial.network,
-        dataflow=trial.dataflow,
-        objective=trial.objective,
-        constraint=trial.constraint,
-        mul=trial.mul,
-        space=trial.space,
-    )
+    _start_run(trial, context)
+    problem = build_trial_problem(trial, out)
     result = run_search(
         problem,
         trial.algorithm,
@@ -172,6 +202,7 @@ def _search_and_record(trial: Trial, context: SweepContext, report: Progress) ->
         extra_metrics={"gap": final["gap"], "optimum": final["optimum"]},
         status="FINISHED",
         error=None,
+        artifact_files=[out / NETWORK_FILE] if trial.table else [],
     )
     record = {**final, "run_id": run_id, "node_id": _node_id(), "trial": trial.to_record()}
     write_text(out / RECORD_FILE, json.dumps(record, default=str))
@@ -187,10 +218,42 @@ def _node_id() -> str:
 
 
 def _trial_params(trial: Trial) -> dict[str, Any]:
-    params = {k: v for k, v in trial.to_record().items() if k != "settings"}
+    """The trial's axes and settings, with only the budget that bounds its algorithm.
+
+    ``evaluation_budget`` (whole-model evaluations) for the baselines, ``epochs`` for the RL
+    searches, neither for the exact solver. The area or power budget is a metric.
+    """
+    from confx.pipeline.search.settings import algorithm_spec
+
+    params = {k: v for k, v in trial.to_record().items() if k not in ("settings", "budget", "epochs")}
+    unit = algorithm_spec(trial.algorithm).budget_unit
+    if unit == "evaluations":
+        params["evaluation_budget"] = trial.budget
+    elif unit == "epochs":
+        params["epochs"] = trial.epochs
     params["trial_key"] = trial.key
     params.update({f"setting.{k}": v for k, v in trial.settings.items()})
     return params
+
+
+def _run_tags(trial: Trial, context: SweepContext) -> dict[str, str]:
+    from confx.pipeline.results.tracking import FULL_NAME_TAG
+
+    return {"confx.sweep": context.sweep, "confx.algorithm": trial.algorithm, FULL_NAME_TAG: trial.run_name}
+
+
+def _start_run(trial: Trial, context: SweepContext) -> None:
+    """Create the trial's child run now, so that its start time is the search's."""
+    from confx.pipeline.results.tracking import start_trial_run
+
+    start_trial_run(
+        context.tracking_uri,
+        context.experiment_id,
+        context.parent_run_id,
+        trial_key=trial.key,
+        run_name=trial.short_name(context.name_axes),
+        tags=_run_tags(trial, context),
+    )
 
 
 def _log_trial(
@@ -203,8 +266,9 @@ def _log_trial(
     extra_metrics: Mapping[str, object],
     status: str,
     error: str | None,
+    artifact_files: Sequence[Path] = (),
 ) -> str:
-    """Log (or update) the trial's child run."""
+    """Log (or update) the trial's child run; ``artifact_files`` go to its artifact root."""
     from confx.pipeline.results.tracking import log_trial
 
     return log_trial(
@@ -212,16 +276,16 @@ def _log_trial(
         context.experiment_id,
         context.parent_run_id,
         trial_key=trial.key,
-        run_name=trial.run_name,
+        run_name=trial.short_name(context.name_axes),
         params=_trial_params(trial),
-        tags={"confx.sweep": context.sweep, "confx.algorithm": trial.algorithm},
+        tags=_run_tags(trial, context),
         summary=summary,
         curve=curve,
         solution=solution,
         extra_metrics=extra_metrics,
         status=status,
         error=error,
-        artifact_files=[],
+        artifact_files=list(artifact_files),
     )
 
 

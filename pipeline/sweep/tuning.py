@@ -7,13 +7,14 @@ objective), which Optuna minimises.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
 from confx.envs.problem import MAXIMISED
 from confx.pipeline.results import storage
 from confx.pipeline.sweep.config import AlgorithmEntry, SweepConfig
-from confx.pipeline.sweep.plan import tuning_base_trials
+from confx.pipeline.sweep.plan import tuning_base_trials, varying_axes
 from confx.pipeline.sweep.trial import SweepContext, run_tuning_trial
 
 
@@ -61,7 +62,10 @@ def run_tuning(
 
     assert entry.tune is not None
     name = f"tune-{index}-{entry.name}"
-    base = tuning_base_trials(config, entry)
+    base = tuning_base_trials(config, entry, context.tables)
+    # Optuna's samples differ in the tuned settings: the runs' names show them.
+    tuned_axes = ("algorithm", *(f"setting.{name}" for name in entry.tune.space))
+    context = dataclasses.replace(context, name_axes=(*context.name_axes, *varying_axes(base), *tuned_axes))
     trainable = resources(tune.with_parameters(run_tuning_trial, context=context, base_trials=base))
     metric = entry.tune.metric
     mode = "max" if metric == "objective" and set(config.objectives) & MAXIMISED else "min"

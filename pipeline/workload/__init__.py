@@ -2,28 +2,39 @@
 
 The entry point is :func:`import_network`, which resolves a SOURCE string (an ``.onnx`` file,
 ``model.py:build``, ``zoo:NAME`` or ``torchvision:NAME``) to an :class:`ImportedNetwork`;
-:func:`cached_import` does the same through a folder of earlier results.
+:func:`cached_import` does the same through a folder of earlier results, and
+:func:`~confx.pipeline.workload.resolve.resolve_network` turns any ``--model`` SOURCE (built-in
+names and CSV files too) into a layer table.
+
+The names below are loaded on first use, so that importing a light module of this package
+(``resolve``, ``table``) does not import torch and onnx.
 """
 
-from confx.pipeline.workload.cache import cache_key, cached_import
-from confx.pipeline.workload.from_onnx import import_onnx
-from confx.pipeline.workload.from_torch import import_module
-from confx.pipeline.workload.input_shape import DEFAULT_INPUT_SHAPE, parse_input_shape
-from confx.pipeline.workload.network import ImportedNetwork
-from confx.pipeline.workload.sources import import_network
-from confx.pipeline.workload.table import TABLE_COLUMNS, read_table_csv, true_macs, write_table_csv
+from __future__ import annotations
 
-__all__ = [
-    "DEFAULT_INPUT_SHAPE",
-    "TABLE_COLUMNS",
-    "ImportedNetwork",
-    "cache_key",
-    "cached_import",
-    "import_module",
-    "import_network",
-    "import_onnx",
-    "parse_input_shape",
-    "read_table_csv",
-    "true_macs",
-    "write_table_csv",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "DEFAULT_INPUT_SHAPE": "input_shape",
+    "TABLE_COLUMNS": "table",
+    "ImportedNetwork": "network",
+    "cache_key": "cache",
+    "cached_import": "cache",
+    "import_module": "from_torch",
+    "import_network": "sources",
+    "import_onnx": "from_onnx",
+    "parse_input_shape": "input_shape",
+    "read_table_csv": "table",
+    "resolve_network": "resolve",
+    "true_macs": "table",
+    "write_table_csv": "table",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)

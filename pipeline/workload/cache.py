@@ -34,8 +34,8 @@ def cached_import(source: str, cache_dir: str | Path, *, input_shape: Sequence[i
     Raises:
         ConfXError: See :func:`~confx.pipeline.workload.sources.import_network`.
     """
-    stem = f"{_slug(source)}-{cache_key(source, input_shape=input_shape)}"
-    table_path, summary_path = Path(cache_dir) / f"{stem}.csv", Path(cache_dir) / f"{stem}.txt"
+    table_path = cache_entry(source, cache_dir, input_shape=input_shape)
+    summary_path = table_path.with_suffix(".txt")
     if table_path.is_file() and summary_path.is_file():
         logger.info("%s: cached table %s", source, table_path)
         return ImportedNetwork(source, read_table_csv(table_path), summary_path.read_text().strip())
@@ -43,6 +43,11 @@ def cached_import(source: str, cache_dir: str | Path, *, input_shape: Sequence[i
     network.write_csv(table_path)
     summary_path.write_text(network.summary + "\n")
     return network
+
+
+def cache_entry(source: str, cache_dir: str | Path, *, input_shape: Sequence[int] | None = None) -> Path:
+    """The CSV file that holds (or will hold) the table of this source and shape in ``cache_dir``."""
+    return Path(cache_dir) / f"{_slug(source)}-{cache_key(source, input_shape=input_shape)}.csv"
 
 
 def cache_key(source: str, *, input_shape: Sequence[int] | None = None) -> str:

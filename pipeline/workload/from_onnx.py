@@ -63,7 +63,7 @@ def import_onnx(
         elif node.op_type not in _BOOKKEEPING:
             log.skip(_KINDS.get(node.op_type) or re.sub(r"(?<!^)(?=[A-Z])", "_", node.op_type).lower())
     network = log.finish(where)
-    logger.info("%s: %s", where, network.summary)
+    logger.debug("%s: %s", where, network.summary)
     return network
 
 

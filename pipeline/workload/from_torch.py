@@ -78,7 +78,7 @@ def import_module(
         for m, training in modes.items():
             m.train(training)
     network = log.finish(source)
-    logger.info("%s: %s", source, network.summary)
+    logger.debug("%s: %s", source, network.summary)
     return network
 
 

@@ -345,7 +345,7 @@ def test_a_job_sweep_runs_on_both_nodes_and_tracks_every_trial_on_the_server(tmp
     assert all(r.info.status == "FINISHED" for r in children)
     assert set(trials["run_id"]) == {r.info.run_id for r in children}
     assert "solution.parquet" in artifacts and any((tmp_path / "server" / "artifacts").rglob("solution.parquet"))
-    assert len(pd.read_parquet(shared / "cluster" / "layers")) == len(planned) * 5  # alexnet has 5 layers
+    assert len(pd.read_parquet(shared / "cluster" / "layers")) == len(planned) * 5  # alexnet_release has 5 layers
     assert not node_local, f"a node-local tracking store was written: {node_local}"
     stores_after = _local_stores(ROOT, recursive=False) | _local_stores(Path.cwd(), recursive=False)
     assert stores_after == stores_before

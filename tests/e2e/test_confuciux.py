@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 def test_same_seed_same_solution_and_curve(local_ray):
     runs = []
     for _ in range(2):
-        problem = build_problem("alexnet")
+        problem = build_problem("alexnet_release")
         result = search(problem, seed=3, epochs=30, settings=ConfuciuXSettings(use_ray=True))
         runs.append((result, problem.model_evaluations, problem.cost_model_calls))
     (a, evals_a, calls_a), (b, evals_b, calls_b) = runs
@@ -30,7 +30,7 @@ def test_same_seed_same_solution_and_curve(local_ray):
 
 def test_reinforce_learns_on_a_toy_problem(local_ray):
     """The policy's mean episode objective gets better over training (alexnet, 5 layers)."""
-    problem = build_problem("alexnet", mul=0.5)
+    problem = build_problem("alexnet_release", mul=0.5)
     from confx.pipeline.reinforce.algorithm import EPISODE_OBJECTIVE_MEAN
     from confx.pipeline.search.confuciux import reinforce_config
 
@@ -44,7 +44,7 @@ def test_reinforce_learns_on_a_toy_problem(local_ray):
 
 
 def test_ga_stage_never_worse_than_its_seed_and_within_budget(local_ray):
-    problem = build_problem("resnet18", mul=0.3)
+    problem = build_problem("resnet18_release", mul=0.3)
     outcome = run_rl_stage(problem, episodes=20, seed=1, settings=RLSettings(updates_per_iteration=5))
     assert outcome.design is not None
     tracker = BestTracker(problem)
@@ -71,7 +71,7 @@ def test_ga_stage_never_worse_than_its_seed_and_within_budget(local_ray):
 
 
 def test_ray_task_evaluation_equals_serial(local_ray):
-    serial, remote = build_problem("mobilenet_v2"), build_problem("mobilenet_v2")
+    serial, remote = build_problem("mobilenet_v2_release"), build_problem("mobilenet_v2_release")
     rng = np.random.default_rng(0)
     designs = np.stack([rng.integers(1, 129, (20, serial.n_layers)), rng.integers(1, 13, (20, serial.n_layers))], -1)
     expected = serial.evaluate(designs)

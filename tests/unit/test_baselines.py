@@ -51,7 +51,7 @@ def check_reported_design(problem: Problem, result: SearchResult) -> None:
 @pytest.mark.parametrize("name", SEARCHES)
 @pytest.mark.parametrize("budget", [0, 1, 7, 123])
 def test_budget_is_spent_and_never_exceeded(name: str, budget: int) -> None:
-    problem = build_problem("resnet18")
+    problem = build_problem("resnet18_release")
     result = SEARCHES[name](problem, budget=budget, seed=3)
     assert problem.model_evaluations == budget
     assert all(count <= budget for count, _, _ in result.curve)
@@ -63,8 +63,8 @@ def test_budget_is_spent_and_never_exceeded(name: str, budget: int) -> None:
 
 @pytest.mark.parametrize("name", SEARCHES)
 def test_reported_design_reevaluates_to_reported_objective(name: str) -> None:
-    result = SEARCHES[name](build_problem("resnet18"), budget=60 if name == "bo" else 150, seed=0)
-    check_reported_design(build_problem("resnet18"), result)
+    result = SEARCHES[name](build_problem("resnet18_release"), budget=60 if name == "bo" else 150, seed=0)
+    check_reported_design(build_problem("resnet18_release"), result)
     best_so_far = [value for _, _, value in result.curve]
     assert best_so_far == sorted(best_so_far, reverse=True)
     assert best_so_far[-1] == result.objective_value
@@ -73,7 +73,9 @@ def test_reported_design_reevaluates_to_reported_objective(name: str) -> None:
 @pytest.mark.parametrize("name", SEARCHES)
 def test_same_seed_same_result_and_other_seed_differs(name: str) -> None:
     budget = 40 if name == "bo" else 120  # TPE's cost grows with the trials
-    first, again, other = (SEARCHES[name](build_problem("resnet18"), budget=budget, seed=seed) for seed in (5, 5, 6))
+    first, again, other = (
+        SEARCHES[name](build_problem("resnet18_release"), budget=budget, seed=seed) for seed in (5, 5, 6)
+    )
     np.testing.assert_array_equal(first.design, again.design)
     assert first.curve == again.curve
     assert first.objective_value == again.objective_value
@@ -119,17 +121,17 @@ def test_anneal_walks_out_of_an_infeasible_start(tiny_csv: Path) -> None:
 
 @pytest.mark.parametrize("name", ["random", "anneal", "ga"])
 def test_never_beats_the_exact_optimum_on_mobilenet(name: str) -> None:
-    certified = exact.search(build_problem("mobilenet_v2"), seed=0)
+    certified = exact.search(build_problem("mobilenet_v2_release"), seed=0)
     assert certified.optimal
-    problem = build_problem("mobilenet_v2")
+    problem = build_problem("mobilenet_v2_release")
     result = SEARCHES[name](problem, budget=600, seed=0)
     check_reported_design(problem, result)
     assert result.objective_value >= certified.objective_value * (1 - 1e-12)
 
 
 def test_bo_never_beats_the_exact_optimum_on_mobilenet() -> None:
-    certified = exact.search(build_problem("mobilenet_v2"), seed=0)
-    problem = build_problem("mobilenet_v2")
+    certified = exact.search(build_problem("mobilenet_v2_release"), seed=0)
+    problem = build_problem("mobilenet_v2_release")
     result = bayes.search(problem, budget=40, seed=0)
     check_reported_design(problem, result)
     assert result.objective_value >= certified.objective_value * (1 - 1e-12)
@@ -137,7 +139,9 @@ def test_bo_never_beats_the_exact_optimum_on_mobilenet() -> None:
 
 def test_random_batch_size_does_not_change_the_result() -> None:
     results = [
-        random_search.search(build_problem("resnet18"), budget=77, seed=4, settings=RandomSettings(batch_size=size))
+        random_search.search(
+            build_problem("resnet18_release"), budget=77, seed=4, settings=RandomSettings(batch_size=size)
+        )
         for size in (1, 10, 500)
     ]
     for result in results[1:]:
@@ -147,14 +151,14 @@ def test_random_batch_size_does_not_change_the_result() -> None:
 
 def test_ga_keeps_the_elite_without_reevaluating_it() -> None:
     """Generations after the first evaluate population_size - 1 children each: 50 + 3 * 49 = 197."""
-    problem = build_problem("resnet18")
+    problem = build_problem("resnet18_release")
     result = genetic.search(problem, budget=197, seed=0)
     assert problem.model_evaluations == 197
     assert result.note.startswith("4 generations")
 
 
 def test_bo_trial_value_orders_feasible_before_infeasible() -> None:
-    problem = build_problem("resnet18")
+    problem = build_problem("resnet18_release")
     cheap = problem.evaluate(problem.uniform_design(1, 1))
     large = problem.evaluate(problem.uniform_design(128, 12))
     mid = problem.evaluate(problem.uniform_design(128, 1))
@@ -171,7 +175,7 @@ def test_bo_restores_optuna_verbosity() -> None:
     before = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.DEBUG)
     try:
-        bayes.search(build_problem("resnet18"), budget=3, seed=0)
+        bayes.search(build_problem("resnet18_release"), budget=3, seed=0)
         assert optuna.logging.get_verbosity() == optuna.logging.DEBUG
     finally:
         optuna.logging.set_verbosity(before)
@@ -209,11 +213,11 @@ def test_anneal_neighbour_moves_one_gene_within_range() -> None:
 )
 def test_bad_settings_raise_confx_error(name: str, settings: dict) -> None:
     with pytest.raises(ConfXError, match=name):
-        SEARCHES[name](build_problem("resnet18"), budget=10, seed=0, settings=make_settings(name, settings))
+        SEARCHES[name](build_problem("resnet18_release"), budget=10, seed=0, settings=make_settings(name, settings))
 
 
 @pytest.mark.parametrize("name", SEARCHES)
 @pytest.mark.parametrize("budget", [-1, 2.5, True])
 def test_bad_budget_raises_confx_error(name: str, budget) -> None:
     with pytest.raises(ConfXError, match="budget"):
-        SEARCHES[name](build_problem("resnet18"), budget=budget, seed=0)
+        SEARCHES[name](build_problem("resnet18_release"), budget=budget, seed=0)

@@ -169,8 +169,8 @@ CASES: list[tuple[str, list[str], str]] = [
     ("cost-overflow", ["cost", "overflow.csv", "out.csv"], "exceeds 2^53"),
     ("cost-unknown-dataflow", ["cost", "unknown_df.csv", "out.csv"], "column dataflow: unknown dataflow"),
     ("cost-bool-parquet", ["cost", "bool.parquet", "out.parquet"], "column T has type bool"),
-    ("cost-timestamp-parquet", ["cost", "timestamp.parquet", "out.parquet"], "column num_pe has type datetime"),
-    ("cost-duration-parquet", ["cost", "duration.parquet", "out.parquet"], "column ktile has type timedelta"),
+    ("cost-timestamp-parquet", ["cost", "timestamp.parquet", "out.parquet"], "column num_pe has type timestamp"),
+    ("cost-duration-parquet", ["cost", "duration.parquet", "out.parquet"], "column ktile has type duration"),
     ("cost-empty-cell", ["cost", "empty_cell.csv", "out.csv"], "column X: not an integer"),
     ("cost-text-parquet", ["cost", "string.parquet", "out.parquet"], "column C: not a number (data row 1: 'abc')"),
     *[
@@ -443,7 +443,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("sweep-unknown-key", ["sweep", "unknown_key.yaml"], "colour: unknown key"),
     ("sweep-bad-name", ["sweep", "bad_name.yaml"], "bad_name.yaml: name"),
     ("sweep-no-networks", ["sweep", "no_networks.yaml"], "no_networks.yaml: networks"),
-    ("sweep-unknown-network", ["sweep", "unknown_network.yaml"], "unknown network(s) ['lenet5']"),
+    ("sweep-unknown-network", ["sweep", "unknown_network.yaml"], "unknown network 'lenet5'"),
     ("sweep-malformed-network", ["sweep", "malformed_network.yaml"], "net_bad.csv: column R"),
     ("sweep-header-network", ["sweep", "header_network.yaml"], "net_header.csv: no layers"),
     ("sweep-repeat-network", ["sweep", "repeat_network.yaml"], "networks: 'alexnet' listed twice"),
@@ -501,7 +501,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("ui-port-zero", ["ui", "--port", "0"], "--port"),
     ("ui-port-high", ["ui", "--port", "70000"], "--port"),
     ("ui-port-text", ["ui", "--port", "http"], "--port"),
-    ("ui-no-store", ["ui", "--results-dir", "no_trials"], "no MLflow store (mlflow.db) under no_trials"),
+    ("ui-no-store", ["ui", "--results-dir", "no_trials"], "no MLflow store (mlflow.db) in no_trials"),
     ("ui-results-file", ["ui", "--results-dir", "afile"], "no MLflow store"),
     # --- confx itself
     ("no-command", [], "the following arguments are required: command"),

@@ -42,10 +42,14 @@ def test_any_positive_integer_knobs_are_accepted():
     assert result.valid.all() and (result.runtime_cycles > 0).all()
 
 
-def test_catalog_has_the_thirteen_networks():
+def test_catalog_has_the_releases_thirteen_tables_and_the_true_ones():
     names = builtin_networks()
-    assert len(names) == 13 and "mobilenet_v2" in names and "resnet18" in names
-    table = load_network("mobilenet_v2")
+    release = [n for n in names if n.endswith("_release")]
+    assert len(release) == 13 and "mobilenet_v2_release" in names and "resnet18_release" in names
+    true = set(names) - set(release)
+    assert {"resnet18", "mobilenet_v2", "resnext50_32x4d", "efficientnet_b0", "convnext_tiny"} <= true
+    assert {n.removesuffix("_release") for n in release} - {"example"} <= true
+    table = load_network("mobilenet_v2_release")
     assert table.n_layers == 52 and table.depthwise.sum() == 17
     assert table.dims.dtype == np.int64
 
@@ -74,5 +78,5 @@ def test_malformed_layer_tables(text, expected):
 
 
 def test_unknown_network_lists_the_catalog():
-    with pytest.raises(LayerTableError, match="mobilenet_v2"):
+    with pytest.raises(LayerTableError, match="mobilenet_v2_release"):
         load_network("lenet")

@@ -57,7 +57,9 @@ def _run_episode(env, actions, *, order):
 # --- Gymnasium checker --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("config", [{"model": "resnet18"}, {"model": "mobilenet_v2", "objective": "thrpt_btnk"}])
+@pytest.mark.parametrize(
+    "config", [{"model": "resnet18_release"}, {"model": "mobilenet_v2_release", "objective": "thrpt_btnk"}]
+)
 def test_env_checker_passes_on_builtin_networks(config):
     check_env(ConfuciuXEnv(config), skip_render_check=True)
 
@@ -70,7 +72,7 @@ def test_env_checker_passes_on_tiny_csv_with_dataflow_choice(two_layer_csv):
 
 
 def test_observations_stay_within_bounds_over_random_episodes():
-    env = ConfuciuXEnv(model="mobilenet_v2", mul=1.0)
+    env = ConfuciuXEnv(model="mobilenet_v2_release", mul=1.0)
     env.action_space.seed(3)
     obs, _ = env.reset(seed=3)
     for _ in range(200):
@@ -215,7 +217,7 @@ def test_same_seed_same_episode():
     actions = np.random.default_rng(0).integers(0, 12, size=(20, 2))
     runs = []
     for _ in range(2):
-        env = ConfuciuXEnv({"model": "resnet18", "mul": 1.0})
+        env = ConfuciuXEnv({"model": "resnet18_release", "mul": 1.0})
         obs, info = env.reset(seed=11)
         trace = [(obs, None)]
         for action in actions:
@@ -234,7 +236,7 @@ def test_same_seed_same_episode():
 
 
 def test_layer_order_is_redrawn_every_episode():
-    env = ConfuciuXEnv({"model": "resnet18"})
+    env = ConfuciuXEnv({"model": "resnet18_release"})
     orders = {tuple(env.reset(seed=5)[1]["layer_order"].tolist())}
     for _ in range(3):
         orders.add(tuple(env.reset()[1]["layer_order"].tolist()))
@@ -258,9 +260,9 @@ def test_keyword_options_and_prebuilt_problem(two_layer_csv):
     ("config", "message"),
     [
         ({}, "needs 'model'"),
-        ({"model": "resnet18", "epochs": 3}, "unknown env config key"),
-        ({"model": "resnet18", "problem": None}, "together with"),
-        ({"model": "resnet18", "dataflow": "xyz"}, "dataflow 'xyz' is unknown"),
+        ({"model": "resnet18_release", "epochs": 3}, "unknown env config key"),
+        ({"model": "resnet18_release", "problem": None}, "together with"),
+        ({"model": "resnet18_release", "dataflow": "xyz"}, "dataflow 'xyz' is unknown"),
     ],
 )
 def test_bad_config_raises_confx_error(config, message):
@@ -283,7 +285,7 @@ def test_gymnasium_make(two_layer_csv):
     env.reset(seed=0)
     env.step(env.action_space.sample())
     envs.register_envs()
-    again = gymnasium.make(envs.ENV_ID, config={"model": "resnet18"})
+    again = gymnasium.make(envs.ENV_ID, config={"model": "resnet18_release"})
     assert isinstance(again.unwrapped, ConfuciuXEnv)
     check_env(again.unwrapped, skip_render_check=True)
 

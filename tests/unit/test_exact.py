@@ -102,10 +102,10 @@ def test_budget_below_cheapest_design_is_a_user_error(edge_csv: str) -> None:
 @pytest.mark.parametrize(
     ("model", "space", "optimum"),
     [
-        ("resnet18", "grid", 176_356_884),
-        ("resnet18", "integer", 176_135_160),
-        ("mobilenet_v2", "grid", 20_513_969),
-        ("mobilenet_v2", "integer", 20_390_993),
+        ("resnet18_release", "grid", 176_356_884),
+        ("resnet18_release", "integer", 176_135_160),
+        ("mobilenet_v2_release", "grid", 20_513_969),
+        ("mobilenet_v2_release", "integer", 20_390_993),
     ],
 )
 def test_known_latency_optima(model: str, space: str, optimum: int) -> None:

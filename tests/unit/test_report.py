@@ -104,17 +104,26 @@ def test_comparison_of_a_maximised_objective() -> None:
     assert row["best_gap"] == pytest.approx(0.1)
 
 
-def test_build_report_writes_markdown_and_plots(trials: pd.DataFrame, tmp_path: Path) -> None:
-    markdown, plots = build_report(trials, tmp_path / "report", title="Unit sweep")
-    assert [path.name for path in plots] == ["gap_by_algorithm.png", "pareto.png"]
-    for path in plots:
+def test_build_report_writes_html_markdown_plots_and_csv(trials: pd.DataFrame, tmp_path: Path) -> None:
+    files = build_report(trials, tmp_path / "report", title="Unit sweep")
+    assert [path.name for path in files.plots] == ["gap_by_algorithm.png", "pareto.png"]
+    for path in files.plots:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    text = markdown.read_text()
+    text = files.markdown.read_text()
     assert text.startswith("# Unit sweep\n")
     assert "18 trials: 16 ok, 2 failed" in text
-    assert "| network | dataflow | objective |" in text
     assert "![pareto](pareto.png)" in text
     assert "RuntimeError: worker lost" in text and "ConfXError: bad config" in text
+    # Only the varying problem axes are columns; the constant ones are said once.
+    assert "| network | mul | optimum (cycles) | confuciux | exact | ga |" in text
+    assert "Every problem: dataflow dla, objective latency, constraint area." in text
+    assert "| alexnet | 0.5 | 2000 | – | 0.00% · 100 evals | 10.00% · 100 evals |" in text
+    assert "Closest first: ga is 10.00% from the optimum on average (worst 10.00%; optimal on 0 of 4 problems" in text
+    page = files.html.read_text()
+    assert page.count("<img ") == 2 and page.count("data:image/png;base64,") == 2 and 'src="pareto' not in page
+    assert [path.name for path in files.tables] == ["pivot.csv", "comparison.csv", "trials.csv"]
+    pivot = pd.read_csv(files.tables[0])
+    assert len(pivot) == 4 and {"ga gap", "ga evaluations", "exact gap"} <= set(pivot.columns)
 
 
 @pytest.mark.parametrize("which", ["only_failed", "single", "empty"])
@@ -124,9 +133,9 @@ def test_build_report_on_degenerate_tables(trials: pd.DataFrame, tmp_path: Path,
         "single": trials.iloc[:1],
         "empty": trials.iloc[0:0],
     }[which]
-    markdown, plots = build_report(subset, tmp_path, title=which)
-    assert markdown.is_file() and all(path.is_file() for path in plots)
-    assert f"{len(subset)} trials" in markdown.read_text()
+    files = build_report(subset, tmp_path, title=which)
+    assert all(path.is_file() for path in files.all)
+    assert f"{len(subset)} trials" in files.markdown.read_text()
 
 
 def test_error_line() -> None:

@@ -154,14 +154,55 @@ def test_trial_logged_twice_is_one_finished_child(store: Store) -> None:
         "algorithm": "ga",
         "population": "10",
         "settings": '{"mutation": 0.1}',
+        "sense": "min",
         "cost_model_version": "test-1",
     }
-    assert child.data.metrics["objective_value"] == 40.0
-    assert child.data.metrics["gap"] == 0.25
-    assert child.data.metrics["model_evaluations"] == 20
-    history = store.client.get_metric_history(run_id, tracking.CURVE_METRIC)
+    # Units in the keys; the objective and the gap are histories ending on the final values.
+    assert child.data.metrics == {
+        "latency_cycles": 40.0,
+        "gap": 0.25,
+        "optimum_latency_cycles": 32.0,
+        "area_used_um2": 9.0e5,
+        "area_budget_um2": 1.0e6,
+        "feasible": 1.0,
+        "optimal": 0.0,
+        "model_evaluations": 20.0,
+        "cost_model_calls": 210.0,
+        "wall_time_s": 1.5,
+    }
+    history = store.client.get_metric_history(run_id, "latency_cycles")
     assert [(metric.step, metric.value) for metric in history] == [(5, 100.0), (12, 60.0), (20, 40.0)]
-    assert len(store.client.get_metric_history(run_id, "gap")) == 1
+    gaps = store.client.get_metric_history(run_id, "gap")
+    assert [(m.step, m.value) for m in gaps] == [(5, pytest.approx(2.125)), (12, pytest.approx(0.875)), (20, 0.25)]
+
+
+def test_run_is_created_when_the_trial_starts_and_ended_when_it_is_logged(store: Store) -> None:
+    parent = open_parent(store, "sweep-start")
+    tags = {"confx.full_name": "alexnet_F-latency_C-area_Mul-0.5_DF-dla_ga_s3"}
+    started = tracking.start_trial_run(
+        store.tracking_uri, store.experiment_id, parent, trial_key="trial-s", run_name="ga", tags=tags
+    )
+    run = store.client.get_run(started)
+    assert run.info.status == "RUNNING" and run.info.run_name == "ga"
+    assert run.data.tags["confx.full_name"] == tags["confx.full_name"]
+    assert log(store, parent, "trial-s", run_name="ga") == started
+    run = store.client.get_run(started)
+    assert run.info.status == "FINISHED" and run.info.start_time <= run.info.end_time
+    # A retry reopens the same run.
+    again = tracking.start_trial_run(
+        store.tracking_uri, store.experiment_id, parent, trial_key="trial-s", run_name="ga", tags=tags
+    )
+    assert again == started and store.client.get_run(started).info.status == "RUNNING"
+    assert len(children(store, parent)) == 1
+
+
+def test_final_value_ends_the_history_when_the_curve_stops_early() -> None:
+    summary = {**SUMMARY, "objective_value": 35.0, "model_evaluations": 30}
+    histories = tracking.trial_histories(summary, CURVE, optimum=35.0)
+    assert histories["latency_cycles"] == {5: 100.0, 12: 60.0, 20: 40.0, 30: 35.0}
+    assert histories["gap"][30] == 0.0
+    assert "gap" not in tracking.trial_histories(summary, CURVE, optimum=float("nan"))
+    assert tracking.trial_histories({}, None, optimum=None) == {}
 
 
 def test_trial_artifacts(store: Store, tmp_path: Path) -> None:
