@@ -26,6 +26,7 @@ import pandas as pd
 from confx.costmodel import COST_MODEL_VERSION
 from confx.costmodel.errors import ConfXError
 from confx.pipeline.results import storage
+from confx.pipeline.results.schema import PARETO_SCHEMA
 from confx.pipeline.sweep.config import SweepConfig
 from confx.pipeline.sweep.plan import Group, Trial, plan_trials, problem_groups, varying_axes
 from confx.pipeline.sweep.trial import RECORD_FILE, TRIALS_FOLDER, Optimum, SweepContext, run_trial
@@ -107,14 +108,33 @@ def exact_optima(config: SweepConfig, local_tables: Mapping[str, Path] | None = 
     return optima
 
 
-def write_front(config: SweepConfig, results_dir: Path) -> tuple[pd.DataFrame, list[Path]]:
-    """The exact optimum of every problem at many budget levels: ``pareto.parquet`` and ``pareto.csv``."""
-    from confx.pipeline.results.tables import write_table
-    from confx.pipeline.search.pareto import front_levels, sweep_front
+def write_front(
+    config: SweepConfig, results_dir: Path, local_tables: Mapping[str, Path] | None = None
+) -> tuple[pd.DataFrame, list[Path]]:
+    """The exact optimum of every problem at many budget levels: ``pareto.parquet`` and ``pareto.csv``.
 
-    problems = [(network, dataflow, objective, constraint, config.space)
-                for network, dataflow, objective, constraint, _ in problem_groups(config)]  # fmt: skip
-    front = sweep_front(list(dict.fromkeys(problems)), front_levels(config.muls))
+    Args:
+        config: The sweep.
+        results_dir: Where the two files go.
+        local_tables: The layer-table file of each network that is not a built-in name.
+    """
+    from confx.costmodel.layers import load_network
+    from confx.pipeline.results.tables import write_table
+    from confx.pipeline.search.pareto import front_levels, group_front
+
+    local_tables = local_tables or {}
+    problems = dict.fromkeys(
+        (network, dataflow, objective, constraint)
+        for network, dataflow, objective, constraint, _ in problem_groups(config)
+    )
+    rows: list[dict[str, object]] = []
+    for network, dataflow, objective, constraint in problems:
+        model = str(local_tables.get(network, network))
+        # Rows name the network as the report looks it up (the stem of its SOURCE).
+        layers = replace(load_network(model), name=Path(network).stem)
+        rows += group_front(model, front_levels(config.muls), dataflow=dataflow, objective=objective,
+                            constraint=constraint, space=config.space, layers=layers)  # fmt: skip
+    front = pd.DataFrame(rows, columns=PARETO_SCHEMA.names)
     write_table(front, results_dir / "pareto.parquet")
     front.to_csv(results_dir / "pareto.csv", index=False)
     return front, [results_dir / "pareto.parquet", results_dir / "pareto.csv"]
@@ -409,7 +429,7 @@ def run_sweep(
         storage.download(storage.join(location, TRIALS_FOLDER), results_dir / TRIALS_FOLDER)
         table, layers = collect_results(config.name, trials + tuned_trials(results_dir, trials), results_dir, errors)
         written = write_results(table, layers, results_dir)
-        front, front_files = write_front(config, results_dir)
+        front, front_files = write_front(config, results_dir, local_tables)
         report = build_report(table, results_dir, title=f"ConfX sweep {config.name}", front=front)
         for path in [*written, *report.all, *front_files]:
             storage.upload(path, storage.join(location, path.name))
