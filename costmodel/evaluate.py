@@ -422,6 +422,8 @@ def _template_counts(
     K, C, Y, X, R, S, T = dims.T
     depthwise = T == DEPTHWISE
     strided = None if options is None else (options.stride_y != 1) | (options.stride_x != 1)
+    if strided is not None and not strided.any():
+        strided = None  # plain points: the closed forms alone, no per-point stride bookkeeping
     templates = [((~depthwise) & (codes == code), code) for code in range(len(DATAFLOWS))]
     templates.append((depthwise, len(DATAFLOWS)))
     for mask, code in templates:
