@@ -52,6 +52,16 @@ def one_line(text: object) -> str:
 # ----------------------------------------------------------------------------- reading
 
 
+def _input_kind(path: Path) -> str:
+    """The format of an input table (by extension), after checking that it is an existing file."""
+    kind = _kind(path)
+    if path.is_dir():
+        raise ConfXError(f"{path}: is a folder, not a {kind} file")
+    if not path.is_file():
+        raise ConfXError(f"{path}: file not found")
+    return kind
+
+
 def read_table(path: str | Path) -> pd.DataFrame:
     """Read a CSV or Parquet table (a UTF-8 byte-order mark is allowed).
 
@@ -60,11 +70,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
             (truncated, compressed wrongly, binary, not UTF-8), naming the file.
     """
     path = Path(path)
-    kind = _kind(path)
-    if path.is_dir():
-        raise ConfXError(f"{path}: is a folder, not a {kind} file")
-    if not path.is_file():
-        raise ConfXError(f"{path}: file not found")
+    kind = _input_kind(path)
     try:
         if kind == "csv":
             # utf-8-sig: spreadsheet exports start with a byte-order mark.
@@ -247,11 +253,7 @@ def read_arrow(path: str | Path) -> pa.Table:
     import pyarrow.parquet as pq
 
     path = Path(path)
-    kind = _kind(path)
-    if path.is_dir():
-        raise ConfXError(f"{path}: is a folder, not a {kind} file")
-    if not path.is_file():
-        raise ConfXError(f"{path}: file not found")
+    kind = _input_kind(path)
     if kind == "csv" and not path.name.lower().endswith(".gz"):
         with path.open("rb") as head:
             start = head.read(4096)
