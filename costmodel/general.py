@@ -56,11 +56,11 @@ SIMD_LANES = 1
 OFFCHIP_BANDWIDTH = 70_000
 """MAESTRO's default ``--offchip_bw_cstr`` (ConfuciuX does not pass it)."""
 
-VALID, CLUSTER_EXCEEDS_PES, REJECTED, MAESTRO_CRASH, RUNTIME_ZERO = 0, 1, 2, 3, 4
+VALID, REJECTED, CLUSTER_EXCEEDS_PES, MAESTRO_CRASH, RUNTIME_ZERO = 0, 1, 2, 3, 4
 """Reason codes of :attr:`GeneralResult.reason`, in the order they are checked."""
-REASONS = ("valid", "cluster_exceeds_pes", "rejected_by_parser", "maestro_crash", "runtime_zero")
-"""What each reason code means: P below the clusters' PE count (SIGFPE in MAESTRO); a
-TemporalMap on R/S that does not cover the filter (MAESTRO's parser exits); another
+REASONS = ("valid", "rejected_by_parser", "cluster_exceeds_pes", "maestro_crash", "runtime_zero")
+"""What each reason code means: a TemporalMap on R/S that does not cover the filter
+(MAESTRO's parser exits); P below the clusters' PE count (SIGFPE in MAESTRO); another
 SIGFPE of the binary; MAESTRO's degenerate output (run time or MACs 0, energy <= 0)."""
 
 
@@ -461,6 +461,31 @@ def _take(hw: Hardware, m: BoolArray) -> Hardware:
     return Hardware(*(getattr(hw, f.name)[m] for f in fields(hw)))
 
 
+_CRASH_SIGNATURES = {
+    # Resnet50_rs.m (rs) and its depthwise copy (ds_rs): SIGFPE unless R mod 3 == 1.
+    "TemporalMap(2,2) K|TemporalMap(4,4) C|TemporalMap(Sz(R),Sz(R)) R|SpatialMap(Sz(R),1) Y|TemporalMap(Sz(S),1) X"
+    "|Cluster(3,P)|SpatialMap(1,1) X|SpatialMap(1,1) S|TemporalMap(Sz(S),Sz(S)) S": "rmod3",
+    "TemporalMap(4,4) C|TemporalMap(Sz(R),Sz(R)) R|SpatialMap(Sz(R),1) Y|TemporalMap(Sz(S),1) X"
+    "|Cluster(3,P)|SpatialMap(1,1) X|SpatialMap(1,1) S|TemporalMap(Sz(S),Sz(S)) S": "rmod3",
+    # vgg16_rs.m (rs_vgg): SIGFPE on every 3x3 layer, the only layers its hard-coded 3s accept.
+    "TemporalMap(2,2) K|TemporalMap(3,3) C|TemporalMap(3,3) R|SpatialMap(3,1) Y|TemporalMap(3,1) X"
+    "|Cluster(3,P)|SpatialMap(1,1) X|SpatialMap(1,1) R|TemporalMap(3,3) S": "always",
+}
+"""Blocks on which the binary divides by zero, keyed by their directives, with the layers affected.
+
+A stop-gap recorded from the binary's runs (``maestro_general.md``, "Failures"), not yet derived
+from its source: these mappings map S (or R) both spatially and temporally inside a cluster of 3.
+"""
+
+
+def _crashes(dataflow: Dataflow, layer: dict[str, IntArray]) -> BoolArray:
+    """Points where MAESTRO 4eb08d1 is known to crash (SIGFPE) on this block."""
+    rule = _CRASH_SIGNATURES.get("|".join(str(d) for d in dataflow.directives))
+    if rule == "rmod3":
+        return layer["R"] % 3 != 1
+    return np.full(layer["R"].shape, rule == "always")
+
+
 def _rejected(dataflow: Dataflow, layer: dict[str, IntArray], knobs: dict[str, IntArray]) -> BoolArray:
     """Points whose layer breaks MAESTRO's parse rule for TemporalMaps on R and S."""
     bad = np.zeros(layer["K"].shape, dtype=bool)
@@ -487,8 +512,10 @@ def _analyse(
     reason = np.zeros(len(dims), dtype=np.int64)
     _, sizes = _level_maps(dataflow, layer, knobs)
     total = np.prod(sizes, axis=0) if sizes else np.ones_like(hw.num_pe)
-    reason = np.where(hw.num_pe < total, CLUSTER_EXCEEDS_PES, reason)
-    reason = np.where((reason == VALID) & _rejected(dataflow, layer, knobs), REJECTED, reason)
+    # MAESTRO's parser runs first: a rejected mapping never reaches the division by zero.
+    reason = np.where(_rejected(dataflow, layer, knobs), REJECTED, reason)
+    reason = np.where((reason == VALID) & (hw.num_pe < total), CLUSTER_EXCEEDS_PES, reason)
+    reason = np.where((reason == VALID) & _crashes(dataflow, layer), MAESTRO_CRASH, reason)
     levels = build_levels(dataflow, layer, hw.num_pe, knobs, depthwise=depthwise)
     top = Analysis(levels, hw).run()
     weight_words = C * R * S if depthwise else K * C * R * S
