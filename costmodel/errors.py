@@ -19,6 +19,13 @@ class LayerTableError(ConfXError):
     """A layer table (or a design table) that the cost model cannot evaluate."""
 
 
+class MappingError(ConfXError):
+    """A MAESTRO mapping (dataflow directives) that MAESTRO's parser would reject.
+
+    The message is one line: ``file:line: 'directive': problem``.
+    """
+
+
 def join_problems(problems: list[str], *, limit: int = 10) -> str:
     """Join a list of problems into one message, capped so that it stays readable."""
     shown = problems[:limit]
