@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -34,3 +36,10 @@ def draw_optimum_line(axes: Axes, front: pd.DataFrame, *, label: str, color: str
     (line,) = axes.plot(front["budget"], front["objective_value"], "-o", markersize=4, label=label, color=color)
     uncertified = front[~front["optimal"].astype(bool)]
     axes.plot(uncertified["budget"], uncertified["objective_value"], "o", mfc="white", color=line.get_color())
+
+
+def save_png(figure: Figure, path: Path, *, dpi: int) -> Path:
+    """Save a figure as PNG atomically (a temporary file beside ``path``, renamed into place)."""
+    from confx.pipeline.results.tables import write_atomic
+
+    return write_atomic(path, lambda temp: figure.savefig(temp, format="png", dpi=dpi))

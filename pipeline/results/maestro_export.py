@@ -28,6 +28,7 @@ import pandas as pd
 
 from confx.costmodel import DATAFLOWS
 from confx.costmodel.errors import ConfXError, join_problems
+from confx.pipeline.results.tables import write_text
 
 logger = logging.getLogger(__name__)
 
@@ -167,7 +168,7 @@ def write_mapping_files(solution: pd.DataFrame, out_dir: Path) -> list[Path]:
     paths = []
     for _, layer in solution.sort_values("layer_index").iterrows():
         path = out_dir / mapping_file_name(layer, index_width=index_width)
-        path.write_text(mapping_text(layer))
+        write_text(path, mapping_text(layer))
         paths.append(path)
     logger.debug("wrote %d MAESTRO mapping files to %s", len(paths), out_dir)
     return paths

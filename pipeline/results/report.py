@@ -35,6 +35,7 @@ from confx.pipeline.results.report_plots import (
     plot_pareto,
 )
 from confx.pipeline.results.schema import COMPARISON_COLUMNS, COMPARISON_KEYS, GROUP_AXES, TRIAL_COLUMNS  # noqa: F401
+from confx.pipeline.results.tables import write_table, write_text
 from confx.pipeline.results.units import OBJECTIVE_UNITS
 
 logger = logging.getLogger(__name__)
@@ -403,10 +404,10 @@ def build_report(trials: pd.DataFrame, out_dir: Path, *, title: str, front: pd.D
     pivot = pivot_table(trials)
     plots = [plot_gap_by_algorithm(trials, out_dir / GAP_PLOT), plot_pareto(trials, front, out_dir / PARETO_PLOT)]
     markdown, page = out_dir / REPORT_FILE, out_dir / HTML_FILE
-    markdown.write_text(report_markdown(trials, pivot, title=title, plots=plots))
-    page.write_text(report_html(trials, pivot, table, title=title, plots=plots))
+    write_text(markdown, report_markdown(trials, pivot, title=title, plots=plots))
+    write_text(page, report_html(trials, pivot, table, title=title, plots=plots))
     tables = [out_dir / PIVOT_CSV, out_dir / COMPARISON_CSV, out_dir / TRIALS_CSV]
     for frame, path in zip((pivot, table, trials), tables, strict=True):
-        frame.to_csv(path, index=False)
+        write_table(frame, path)
     logger.info("wrote the sweep report %s (%d trials, %d problems)", page, len(trials), len(pivot))
     return ReportFiles(markdown, page, plots, tables)

@@ -16,7 +16,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
-from confx.pipeline.results.figures import new_figure, no_data
+from confx.pipeline.results.figures import new_figure, no_data, save_png
 from confx.pipeline.results.units import constraint_label, objective_label
 
 PROBLEM_KEYS = ["network", "dataflow", "objective", "constraint"]
@@ -53,8 +53,7 @@ def plot_gap_by_algorithm(trials: pd.DataFrame, path: Path) -> Path:
     axes = figure.add_subplot()
     if usable.empty:
         no_data(axes, "no finished trial with a gap")
-        figure.savefig(path, dpi=110)
-        return path
+        return save_png(figure, path, dpi=110)
     width = 0.7 / max(1, len(problems))
     colours = [f"C{number % 10}" for number in range(len(problems))]
     for number, (network, dataflow) in enumerate(problems):
@@ -74,8 +73,7 @@ def plot_gap_by_algorithm(trials: pd.DataFrame, path: Path) -> Path:
     axes.set_xlabel("algorithm")
     axes.grid(True, axis="y", alpha=0.3)
     _gap_legend(axes, problems, colours, muls)
-    figure.savefig(path, dpi=110)
-    return path
+    return save_png(figure, path, dpi=110)
 
 
 def _gap_legend(axes: Axes, problems: list[tuple[str, str]], colours: list[str], muls: list[float]) -> None:
@@ -170,5 +168,4 @@ def pareto_figure(trials: pd.DataFrame, front: pd.DataFrame | None) -> Figure:
 
 def plot_pareto(trials: pd.DataFrame, front: pd.DataFrame | None, path: Path) -> Path:
     """Write :func:`pareto_figure` as a PNG."""
-    pareto_figure(trials, front).savefig(path, dpi=100)
-    return path
+    return save_png(pareto_figure(trials, front), path, dpi=100)

@@ -136,7 +136,7 @@ def write_front(
                             constraint=constraint, space=config.space, layers=layers)  # fmt: skip
     front = pd.DataFrame(rows, columns=PARETO_SCHEMA.names)
     write_table(front, results_dir / "pareto.parquet")
-    front.to_csv(results_dir / "pareto.csv", index=False)
+    write_table(front, results_dir / "pareto.csv")
     return front, [results_dir / "pareto.parquet", results_dir / "pareto.csv"]
 
 

@@ -156,3 +156,19 @@ def test_report_and_sweep_read_and_write_the_schema_modules_columns(tmp_path: Pa
     assert set(report.REPORT_COLUMNS) <= set(schema.TRIAL_COLUMNS)
     frame, layers = sweep_tables.collect_results("unit", [], tmp_path, {})
     assert tuple(frame.columns) == schema.TRIAL_COLUMNS and layers.empty
+
+
+def test_report_files_are_written_atomically_and_follow_the_umask(trials: pd.DataFrame, tmp_path: Path) -> None:
+    """Every report file (text, CSV, PNG) appears whole, with no temporary file left beside it."""
+    import os
+
+    previous = os.umask(0o022)
+    try:
+        files = build_report(trials, tmp_path / "report", title="Unit sweep")
+    finally:
+        os.umask(previous)
+    written = sorted(p.name for p in (tmp_path / "report").iterdir())
+    assert not [name for name in written if name.startswith(".")], written
+    for path in files.all:
+        assert path.stat().st_size > 0 and (path.stat().st_mode & 0o777) == 0o644, path
+    assert all(path.read_bytes().startswith(b"\x89PNG") for path in files.plots)
