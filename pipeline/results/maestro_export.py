@@ -56,7 +56,7 @@ def _written_dims(layer: pd.Series) -> dict[str, int]:
 @functools.cache
 def dataflow_template(name: str) -> str:
     """The ``Dataflow { ... }`` block of one template (``dla``, ``shi``, ``eye`` or ``dpt``), as packaged."""
-    return resources.files("confx.pipeline.results.maestro_templates").joinpath(f"{name}.m").read_text()
+    return resources.files("confx.costmodel.mappings").joinpath(f"{name}.m").read_text()
 
 
 def _check_solution(solution: pd.DataFrame) -> None:

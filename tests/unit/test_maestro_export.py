@@ -10,7 +10,7 @@ import pytest
 from confx.costmodel.errors import ConfXError
 from confx.pipeline.results.maestro_export import mapping_text, write_mapping_files
 
-EXAMPLES = Path(__file__).parents[1] / "data" / "maestro_examples"
+EXAMPLES = Path(__file__).parents[1] / "data" / "mapping_examples"
 ALEXNET_CONV1 = {"K": 64, "C": 3, "Y": 224, "X": 224, "R": 11, "S": 11, "T": 1}
 MOBILENET_DEPTHWISE = {"K": 1, "C": 48, "Y": 112, "X": 112, "R": 3, "S": 3, "T": 2}
 
