@@ -161,7 +161,9 @@ def build_levels(
     strides = {"Y": layer["stride_y"], "X": layer["stride_x"]}
     raw, cluster_sizes = _level_maps(dataflow, layer, knobs)
     total = np.prod(cluster_sizes, axis=0) if cluster_sizes else np.ones_like(num_pe)
-    variables = sorted(set(tensors["input"]) | set(tensors["weight"]))
+    # A dim the block maps but the tensors lack (K of a depthwise layer, size 1) is iterated all the same.
+    mapped_dims = {d.dim.rstrip("'") for d in dataflow.directives if isinstance(d, Map)}
+    variables = sorted(set(tensors["input"]) | set(tensors["weight"]) | mapped_dims)
     levels: list[Level] = []
     for depth, raw_directives in enumerate(raw):
         directives = engine._to_input_coordinates(raw_directives, filters)
