@@ -209,7 +209,12 @@ def _make_level(directives: list[Directive], n_units: IntArray, dims: dict[str, 
 
 @dataclass
 class LevelTotals:
-    """Occurrence-weighted sums of one level's analysis, arrays over the points."""
+    """Occurrence-weighted sums of one level's analysis.
+
+    The traffic and work sums depend on the mapping's structure only (layer, PE count,
+    constants) and are arrays over the distinct structures; ``runtime``, ``peak_bw`` and
+    ``avg_bw`` depend on the NoC and SIMD knobs too and are arrays over the points.
+    """
 
     runtime: IntArray
     macs: IntArray
@@ -241,16 +246,29 @@ def _sub_dims(level: Level, case: tuple[State, ...], *, edge_edge: bool) -> dict
 
 
 class Analysis:
-    """Runs MAESTRO's level-by-level analysis for a batch of points of one mapping."""
+    """Runs MAESTRO's level-by-level analysis for a batch of points of one mapping.
 
-    def __init__(self, levels: list[Level], hw: Hardware) -> None:
+    Why two sizes. Design points that share a layer, a PE count and the mapping's constants
+    share every tile, iteration case and traffic count; only the delays depend on the NoC
+    and SIMD knobs. The levels are built over the distinct structures (U of them) and
+    ``spread`` (shape (N,), or None when every point is its own structure) takes a
+    structure's value to each point, so a batch of N points costs the structural work of U
+    plus a few array operations over N per iteration case.
+    """
+
+    def __init__(self, levels: list[Level], hw: Hardware, spread: IntArray | None = None) -> None:
         self.levels = levels
         self.hw = hw
+        self.spread = spread
         self._memo: dict[tuple, LevelTotals] = {}
 
+    def wide(self, values: NDArray[Any]) -> NDArray[Any]:
+        """A per-structure array as a per-point one."""
+        return values if self.spread is None else values[self.spread]
+
     def noc_delay(self, elements: IntArray) -> IntArray:
-        """``L + ceil(n/bw) - 1``: head latency, then one send per bandwidth's worth."""
-        return self.hw.noc_latency + (-(-elements // self.hw.noc_bw)) - 1
+        """``L + ceil(n/bw) - 1`` per point: head latency, then one send per bandwidth's worth."""
+        return self.hw.noc_latency + (-(-self.wide(elements) // self.hw.noc_bw)) - 1
 
     def run(self, depth: int = 0, dims: dict[str, IntArray] | None = None) -> LevelTotals:
         level = self.levels[depth]
@@ -261,13 +279,18 @@ class Analysis:
         ]
         zero = np.zeros(level.n_units.shape, dtype=np.int64)
         fzero = np.zeros(level.n_units.shape, dtype=np.float64)
-        t = LevelTotals(zero, zero, zero, zero, zero, zero, zero, zero, zero, fzero, fzero)
+        points = self.hw.num_pe.shape
+        t = LevelTotals(
+            np.zeros(points, dtype=np.int64), zero, zero, zero, zero, zero, zero, zero,
+            np.zeros(points, dtype=np.int64), np.zeros(points, dtype=np.float64), fzero,
+        )  # fmt: skip
         case0 = tuple(s[0] for s in states)
         t.case0_input = zero + engine._ingress(level, case0, "input")
         t.case0_weight = zero + engine._ingress(level, case0, "weight")
         t.case0_egress = engine._egress(level, case0)
-        off_in = 2 * (t.case0_input + t.case0_weight) // self.hw.offchip_bw // 2
-        off_out = 2 * t.case0_egress // self.hw.offchip_bw // 2
+        if depth == 0:
+            off_in = 2 * self.wide(t.case0_input + t.case0_weight) // self.hw.offchip_bw // 2
+            off_out = 2 * self.wide(t.case0_egress) // self.hw.offchip_bw // 2
         n_cases = zero
         for case in itertools.product(*states):
             occurrences = np.prod([s.count for s in case], axis=0)
@@ -280,7 +303,7 @@ class Analysis:
             loads = {name: zero + engine._ingress(level, case, name) for name in INPUT_TENSORS}
             ingress = loads["input"] + loads["weight"]
             if innermost:
-                compute = -(-psums // self.hw.simd_lanes)
+                compute = -(-self.wide(psums) // self.hw.simd_lanes)
                 active = self._active_units(level, case).astype(np.float64)
             else:
                 compute, active = self._sub_clusters(depth, case)
@@ -291,19 +314,21 @@ class Analysis:
                 cost = np.maximum(np.maximum(in_delay, compute), out_delay)
             if depth == 0:
                 cost = np.maximum(np.maximum(off_in, cost), off_out)
-            t.runtime = t.runtime + weight * cost
+            point_weight = self.wide(weight)
+            t.runtime = t.runtime + point_weight * cost
             t.macs = t.macs + weight * macs
             t.read_input = t.read_input + weight * loads["input"]
             t.read_weight = t.read_weight + weight * loads["weight"]
             t.active = t.active + weight * active
             n_cases = n_cases + weight
             busy = np.maximum(compute, 1)
-            traffic = np.maximum(ingress, out)
-            t.peak_bw = np.where(weight > 0, np.maximum(t.peak_bw, traffic // busy), t.peak_bw)
-            t.avg_bw = t.avg_bw + (weight * traffic // busy)
+            traffic = self.wide(np.maximum(ingress, out))
+            t.peak_bw = np.where(point_weight > 0, np.maximum(t.peak_bw, traffic // busy), t.peak_bw)
+            t.avg_bw = t.avg_bw + (point_weight * traffic // busy)
         with np.errstate(divide="ignore", invalid="ignore"):
             t.active = np.where(n_cases > 0, t.active / n_cases, 0.0)
-            t.avg_bw = np.where(n_cases > 0, t.avg_bw / n_cases, 0.0)
+            point_cases = self.wide(n_cases)
+            t.avg_bw = np.where(point_cases > 0, t.avg_bw / point_cases, 0.0)
         return t
 
     def _active_units(self, level: Level, case: tuple[State, ...]) -> IntArray:
@@ -327,7 +352,10 @@ class Analysis:
         odd = self._inner(depth, case, edge_edge=True)
         two = edge & state.edge_pe
         rest = level.edge_units - 1
-        runtime = np.where(two, np.maximum(odd.runtime, np.where(rest > 0, regular.runtime, 0)), regular.runtime)
+        wide_two, wide_rest = self.wide(two), self.wide(rest)
+        runtime = np.where(
+            wide_two, np.maximum(odd.runtime, np.where(wide_rest > 0, regular.runtime, 0)), regular.runtime
+        )
         active = np.where(two, odd.active + np.where(rest > 0, regular.active * rest, 0.0), regular.active * count)
         return runtime, active
 
@@ -499,6 +527,16 @@ def _rejected(dataflow: Dataflow, layer: dict[str, IntArray], knobs: dict[str, I
     return bad
 
 
+def _structures(columns: list[IntArray]) -> tuple[IntArray, IntArray | None]:
+    """Indices of the distinct rows of ``columns`` and each point's structure, or None if few repeat."""
+    table = np.ascontiguousarray(np.stack(columns, axis=1))
+    keys = table.view(np.dtype((np.void, table.dtype.itemsize * table.shape[1]))).ravel()
+    _, first, spread = np.unique(keys, return_index=True, return_inverse=True)
+    if 2 * len(first) > len(keys):
+        return np.arange(len(keys)), None  # mostly distinct: the gathers would cost more than they save
+    return first, spread.ravel()
+
+
 def _analyse(
     dataflow: Dataflow,
     dims: IntArray,
@@ -509,36 +547,48 @@ def _analyse(
     *,
     depthwise: bool,
 ) -> dict[str, NDArray[Any]]:
+    """One batch of points: the structural analysis once per distinct structure, the delays per point."""
+    names = sorted(knobs)
+    first, spread = _structures([*dims[:, :6].T, stride_y, stride_x, hw.num_pe, *(knobs[k] for k in names)])
+    if spread is not None:
+        dims, stride_y, stride_x = dims[first], stride_y[first], stride_x[first]
+        knobs = {k: knobs[k][first] for k in names}
+    num_pe = hw.num_pe[first] if spread is not None else hw.num_pe
+
+    def wide(values: NDArray[Any]) -> NDArray[Any]:
+        return values if spread is None else values[spread]
+
     K, C, Y, X, R, S, _ = dims.T
     layer = {"K": K, "C": C, "Y": Y, "X": X, "R": R, "S": S, "stride_y": stride_y, "stride_x": stride_x}
     reason = np.zeros(len(dims), dtype=np.int64)
     _, sizes = _level_maps(dataflow, layer, knobs)
-    total = np.prod(sizes, axis=0) if sizes else np.ones_like(hw.num_pe)
+    total = np.prod(sizes, axis=0) if sizes else np.ones_like(num_pe)
     # MAESTRO's parser runs first: a rejected mapping never reaches the division by zero.
     reason = np.where(_rejected(dataflow, layer, knobs), REJECTED, reason)
-    reason = np.where((reason == VALID) & (hw.num_pe < total), CLUSTER_EXCEEDS_PES, reason)
+    reason = np.where((reason == VALID) & (num_pe < total), CLUSTER_EXCEEDS_PES, reason)
     reason = np.where((reason == VALID) & _crashes(dataflow, layer), MAESTRO_CRASH, reason)
-    levels = build_levels(dataflow, layer, hw.num_pe, knobs, depthwise=depthwise)
-    top = Analysis(levels, hw).run()
+    levels = build_levels(dataflow, layer, num_pe, knobs, depthwise=depthwise)
+    top = Analysis(levels, hw, spread).run()
     weight_words = C * R * S if depthwise else K * C * R * S
     l2_traffic = top.read_input + C * Y * X + top.read_weight + weight_words + top.output_writes
     # MAESTRO reports the L1 accesses of a single-level mapping only (a reporting-order quirk).
     l1_traffic = top.read_input + top.read_weight + 4 * top.macs if len(levels) == 1 else np.zeros_like(top.macs)
     energy = hardware.energy_nj(l2_traffic=l2_traffic, l1_traffic=l1_traffic)
-    degenerate = (top.runtime <= 0) | (top.macs <= 0) | ~(energy > 0)
-    reason = np.where((reason == VALID) & degenerate, RUNTIME_ZERO, reason)
+    degenerate = (top.macs <= 0) | ~(energy > 0)
+    reason = wide(np.where((reason == VALID) & degenerate, RUNTIME_ZERO, reason))
+    reason = np.where((reason == VALID) & (top.runtime <= 0), RUNTIME_ZERO, reason)
     valid = reason == VALID
-    l1 = np.where(valid, engine._l1_size(levels[-1]), 0)
-    l2 = np.where(valid, 2 * (top.case0_input + top.case0_weight + top.case0_egress), 0)
-    runtime, macs = np.where(valid, top.runtime, 0), np.where(valid, top.macs, 0)
+    l1 = np.where(valid, wide(engine._l1_size(levels[-1])), 0)
+    l2 = np.where(valid, wide(2 * (top.case0_input + top.case0_weight + top.case0_egress)), 0)
+    runtime, macs = np.where(valid, top.runtime, 0), np.where(valid, wide(top.macs), 0)
     nan = np.float64("nan")
-    active = top.active
+    active = wide(top.active)
     return {
         "valid": valid,
         "reason": reason,
         "runtime_cycles": runtime,
         "throughput": np.where(valid, macs / np.maximum(runtime, 1), nan),
-        "energy_nj": np.where(valid, energy, nan),
+        "energy_nj": np.where(valid, wide(energy), nan),
         "area": np.where(valid, area(hw.num_pe, l1, l2, noc_bw=hw.noc_bw, simd_lanes=hw.simd_lanes), nan),
         "power": np.where(valid, power(hw.num_pe, l1, l2, noc_bw=hw.noc_bw, simd_lanes=hw.simd_lanes), nan),
         "l1_bytes": l1,
