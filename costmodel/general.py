@@ -192,16 +192,27 @@ def build_levels(
 
 
 def _make_level(directives: list[Directive], n_units: IntArray, dims: dict[str, IntArray], tensors: dict) -> Level:
-    """A level whose tile tables are keyed by a dim's first directive (MAESTRO's FindDirective)."""
-    firsts: list[Directive] = []
-    seen: set[str] = set()
-    for d in directives:
-        if d.var not in seen:
-            firsts.append(d)
-            seen.add(d.var)
-    level = engine._make_level(firsts, n_units, dims, tensors)
+    """A level whose tile tables are keyed by a dim's last map, as MAESTRO's tables are overwritten.
+
+    Its spatial fold (units active at a spatial edge) is the first SpatialMap's.
+    """
+    last = {d.var: d for d in directives}
+    level = engine._make_level(list(last.values()), n_units, dims, tensors)
     level.directives = directives
+    spatial = [i for i, d in enumerate(directives) if d.spatial]
+    level.first_spatial = spatial[0] if spatial else None
+    if spatial:
+        d = directives[spatial[0]]
+        level.edge_units = engine.spatial_edge_units(d, dims[d.var], n_units)
     return level
+
+
+def _effective(level: Level, case: tuple[State, ...]) -> tuple[State, ...]:
+    """Each map's state as MAESTRO looks it up: by dim, so a dim mapped twice takes its last map's."""
+    last = {d.var: i for i, d in enumerate(level.directives)}
+    if len(last) == len(level.directives):
+        return case
+    return tuple(case[last[d.var]] for d in level.directives)
 
 
 # --- the level analysis with a finite NoC ---------------------------------------------------------
@@ -227,6 +238,29 @@ class LevelTotals:
     peak_bw: IntArray
     avg_bw: FloatArray
     active: FloatArray
+    l1_leading: IntArray
+    """Cases MAESTRO's first innermost analysis sized its L1 on (1 unless leading cases had no work)."""
+
+
+def _order(states: list[list[State]], combination: tuple[State, ...]) -> IntArray:
+    """Index of a case in MAESTRO's enumeration (``ConstructIterationStatusTable``), per point.
+
+    MAESTRO lists each map's present states (Init, then Steady and Edge where they occur) and
+    walks the combinations with every digit advanced once before the first step: case 0 is
+    all-Init, case c >= 1 has digit ``((c - 1) // f_i + 1) mod n_i`` for map i, where n_i is
+    its number of states and f_i the product of the later maps' n.
+    """
+    shape = combination[0].count.shape
+    order = np.zeros(shape, dtype=np.int64)
+    stride = np.ones(shape, dtype=np.int64)
+    all_init = np.ones(shape, dtype=bool)
+    for present, state in zip(reversed(states), reversed(combination), strict=True):
+        n = sum((s.count > 0).astype(np.int64) for s in present)
+        j = sum((s.count > 0).astype(np.int64) for s in present if s.position < state.position)
+        order = order + ((j - 1) % n) * stride
+        stride = stride * n
+        all_init &= state.position == INIT
+    return np.where(all_init, 0, order + 1)
 
 
 def _sub_dims(level: Level, case: tuple[State, ...], *, edge_edge: bool) -> dict[str, IntArray]:
@@ -282,31 +316,47 @@ class Analysis:
         points = self.hw.num_pe.shape
         t = LevelTotals(
             np.zeros(points, dtype=np.int64), zero, zero, zero, zero, zero, zero, zero,
-            np.zeros(points, dtype=np.int64), np.zeros(points, dtype=np.float64), fzero,
+            np.zeros(points, dtype=np.int64), np.zeros(points, dtype=np.float64), fzero, zero + 1,
         )  # fmt: skip
-        case0 = tuple(s[0] for s in states)
-        t.case0_input = zero + engine._ingress(level, case0, "input")
-        t.case0_weight = zero + engine._ingress(level, case0, "weight")
-        t.case0_egress = engine._egress(level, case0)
+        cases = []
+        for combination in itertools.product(*states):
+            occurrences = np.prod([s.count for s in combination], axis=0)
+            if not occurrences.any():
+                continue
+            case = _effective(level, combination)
+            psums, macs = engine._work(level, case)
+            loads = {name: zero + engine._ingress(level, case, name) for name in INPUT_TENSORS}
+            cases.append((case, occurrences, engine._egress(level, case), psums, macs, loads, _order(states, combination)))
+        # MAESTRO sizes the buffers on every case up to the first one with partial sums, in its
+        # own case order: the input buffers add up over those cases, the output keeps the last.
+        never = np.iinfo(np.int64).max
+        first = zero + never
+        for _, occurrences, _, psums, _, _, order in cases:
+            first = np.where((occurrences > 0) & (psums > 0), np.minimum(first, order), first)
+        found = first != never
+        last = np.max([np.where(c[1] > 0, c[6], -1) for c in cases], axis=0)
+        lead = np.where(found, first, last)
+        for _, occurrences, out, _, _, loads, order in cases:
+            leading = (occurrences > 0) & (order <= lead)
+            t.case0_input = t.case0_input + np.where(leading, loads["input"], 0)
+            t.case0_weight = t.case0_weight + np.where(leading, loads["weight"], 0)
+            t.case0_egress = np.where((occurrences > 0) & (order == lead), out, t.case0_egress)
+        if innermost:
+            t.l1_leading = lead + 1
         if depth == 0:
             off_in = 2 * self.wide(t.case0_input + t.case0_weight) // self.hw.offchip_bw // 2
             off_out = 2 * self.wide(t.case0_egress) // self.hw.offchip_bw // 2
         n_cases = zero
-        for case in itertools.product(*states):
-            occurrences = np.prod([s.count for s in case], axis=0)
-            if not occurrences.any():
-                continue
-            out = engine._egress(level, case)
+        for case, occurrences, out, psums, macs, loads, order in cases:
             t.output_writes = t.output_writes + occurrences * out
-            psums, macs = engine._work(level, case)
             weight: IntArray = np.where(psums > 0, occurrences, 0)  # MAESTRO skips cases without partial sums
-            loads = {name: zero + engine._ingress(level, case, name) for name in INPUT_TENSORS}
             ingress = loads["input"] + loads["weight"]
             if innermost:
                 compute = -(-self.wide(psums) // self.hw.simd_lanes)
                 active = self._active_units(level, case).astype(np.float64)
             else:
-                compute, active = self._sub_clusters(depth, case)
+                compute, active, first_leading = self._sub_clusters(depth, case)
+                t.l1_leading = np.where((weight > 0) & (order == first), first_leading, t.l1_leading)
             in_delay, out_delay = self.noc_delay(ingress), self.noc_delay(out)
             if all(s.position == INIT for s in case):
                 cost = compute + in_delay  # the first fill is never hidden
@@ -337,18 +387,18 @@ class Analysis:
             return level.n_units
         return np.where(case[level.first_spatial].is_edge, level.edge_units, level.n_units)
 
-    def _sub_clusters(self, depth: int, case: tuple[State, ...]) -> tuple[IntArray, FloatArray]:
-        """Slowest sub-cluster's run time and the PEs busy below, over the case's variants."""
+    def _sub_clusters(self, depth: int, case: tuple[State, ...]) -> tuple[IntArray, FloatArray, IntArray]:
+        """Slowest sub-cluster's run time, the PEs busy below, and the first variant's L1 case count."""
         level = self.levels[depth]
         if level.first_spatial is None:
             regular = self._inner(depth, case, edge_edge=False)
-            return regular.runtime, regular.active * level.n_units
+            return regular.runtime, regular.active * level.n_units, regular.l1_leading
         state = case[level.first_spatial]
         edge = state.is_edge
         regular = self._inner(depth, case, edge_edge=False)
         count = np.where(edge, level.edge_units, level.n_units).astype(np.float64)
         if not (edge & state.edge_pe).any():
-            return regular.runtime, regular.active * count
+            return regular.runtime, regular.active * count, regular.l1_leading
         odd = self._inner(depth, case, edge_edge=True)
         two = edge & state.edge_pe
         rest = level.edge_units - 1
@@ -357,7 +407,7 @@ class Analysis:
             wide_two, np.maximum(odd.runtime, np.where(wide_rest > 0, regular.runtime, 0)), regular.runtime
         )
         active = np.where(two, odd.active + np.where(rest > 0, regular.active * rest, 0.0), regular.active * count)
-        return runtime, active
+        return runtime, active, np.where(two, odd.l1_leading, regular.l1_leading)
 
     def _inner(self, depth: int, case: tuple[State, ...], *, edge_edge: bool) -> LevelTotals:
         level = self.levels[depth]
@@ -527,6 +577,12 @@ def _rejected(dataflow: Dataflow, layer: dict[str, IntArray], knobs: dict[str, I
     return bad
 
 
+def _l1_size(level: Level, leading: IntArray) -> IntArray:
+    """Double-buffered per-PE L1: input and weight tiles once per leading case, the output tile once."""
+    volume = {name: np.prod([level.tiles[v].mapped for v in dims], axis=0) for name, dims in level.tensors.items()}
+    return 2 * (leading * (volume["input"] + volume["weight"]) + volume["output"])
+
+
 def _structures(columns: list[IntArray]) -> tuple[IntArray, IntArray | None]:
     """Indices of the distinct rows of ``columns`` and each point's structure, or None if few repeat."""
     table = np.ascontiguousarray(np.stack(columns, axis=1))
@@ -578,7 +634,7 @@ def _analyse(
     reason = wide(np.where((reason == VALID) & degenerate, RUNTIME_ZERO, reason))
     reason = np.where((reason == VALID) & (top.runtime <= 0), RUNTIME_ZERO, reason)
     valid = reason == VALID
-    l1 = np.where(valid, wide(engine._l1_size(levels[-1])), 0)
+    l1 = np.where(valid, wide(_l1_size(levels[-1], top.l1_leading)), 0)
     l2 = np.where(valid, wide(2 * (top.case0_input + top.case0_weight + top.case0_egress)), 0)
     runtime, macs = np.where(valid, top.runtime, 0), np.where(valid, wide(top.macs), 0)
     nan = np.float64("nan")

@@ -21,7 +21,6 @@ from confx.pipeline.results.cost_table import NOC_OUTPUT_COLUMNS, cost_file
 from tests.general_reference import load_reference
 
 EXAMPLES = Path(__file__).parents[1] / "data" / "mapping_examples"
-KNOWN_GAPS = {"rs"}  # see tests/unit/test_general_reference.py
 
 
 def test_templates_at_the_release_flags_are_the_closed_forms(maestro_reference: pd.DataFrame) -> None:
@@ -41,7 +40,7 @@ def test_templates_at_the_release_flags_are_the_closed_forms(maestro_reference: 
 def general_rows() -> pd.DataFrame:
     reference = load_reference()
     keep = reference["ok"].astype(bool) | reference["err"].isin(["no csv rc=-8", "no csv rc=255"])
-    return reference[keep & ~reference["style"].isin(KNOWN_GAPS)]
+    return reference[keep]
 
 
 def test_confx_cost_reproduces_maestro_on_styles_and_knobs(tmp_path: Path, general_rows: pd.DataFrame) -> None:
