@@ -60,8 +60,10 @@ VALID, REJECTED, CLUSTER_EXCEEDS_PES, MAESTRO_CRASH, RUNTIME_ZERO = 0, 1, 2, 3, 
 """Reason codes of :attr:`GeneralResult.reason`, in the order they are checked."""
 REASONS = ("valid", "rejected_by_parser", "cluster_exceeds_pes", "maestro_crash", "runtime_zero")
 """What each reason code means: a TemporalMap on R/S that does not cover the filter
-(MAESTRO's parser exits); P below the clusters' PE count (SIGFPE in MAESTRO); another
-SIGFPE of the binary; MAESTRO's degenerate output (run time or MACs 0, energy <= 0)."""
+(MAESTRO's parser exits); P below the clusters' PE count (0 sub-clusters: SIGFPE in MAESTRO);
+a top-level case with work whose sub-clusters never compute (MAESTRO divides the off-chip
+requirement by that zero delay: SIGFPE); MAESTRO's degenerate output (run time or MACs 0,
+energy <= 0)."""
 
 
 @dataclass(frozen=True)
@@ -240,6 +242,9 @@ class LevelTotals:
     active: FloatArray
     l1_leading: IntArray
     """Cases MAESTRO's first innermost analysis sized its L1 on (1 unless leading cases had no work)."""
+    idle_work: BoolArray
+    """Per point: a top-level case has partial sums but its sub-clusters never compute (run time 0);
+    MAESTRO divides the off-chip requirement by that 0 (SIGFPE)."""
 
 
 def _order(states: list[list[State]], combination: tuple[State, ...]) -> IntArray:
@@ -317,6 +322,7 @@ class Analysis:
         t = LevelTotals(
             np.zeros(points, dtype=np.int64), zero, zero, zero, zero, zero, zero, zero,
             np.zeros(points, dtype=np.int64), np.zeros(points, dtype=np.float64), fzero, zero + 1,
+            np.zeros(points, dtype=bool),
         )  # fmt: skip
         cases = []
         for combination in itertools.product(*states):
@@ -362,9 +368,10 @@ class Analysis:
                 cost = compute + in_delay  # the first fill is never hidden
             else:
                 cost = np.maximum(np.maximum(in_delay, compute), out_delay)
+            point_weight = self.wide(weight)
             if depth == 0:
                 cost = np.maximum(np.maximum(off_in, cost), off_out)
-            point_weight = self.wide(weight)
+                t.idle_work |= (point_weight > 0) & (compute == 0)
             t.runtime = t.runtime + point_weight * cost
             t.macs = t.macs + weight * macs
             t.read_input = t.read_input + weight * loads["input"]
@@ -541,31 +548,6 @@ def _take(hw: Hardware, m: BoolArray) -> Hardware:
     return Hardware(*(getattr(hw, f.name)[m] for f in fields(hw)))
 
 
-_CRASH_SIGNATURES = {
-    # Resnet50_rs.m (rs) and its depthwise copy (ds_rs): SIGFPE unless R mod 3 == 1.
-    "TemporalMap(2,2) K|TemporalMap(4,4) C|TemporalMap(Sz(R),Sz(R)) R|SpatialMap(Sz(R),1) Y|TemporalMap(Sz(S),1) X"
-    "|Cluster(3,P)|SpatialMap(1,1) X|SpatialMap(1,1) S|TemporalMap(Sz(S),Sz(S)) S": "rmod3",
-    "TemporalMap(4,4) C|TemporalMap(Sz(R),Sz(R)) R|SpatialMap(Sz(R),1) Y|TemporalMap(Sz(S),1) X"
-    "|Cluster(3,P)|SpatialMap(1,1) X|SpatialMap(1,1) S|TemporalMap(Sz(S),Sz(S)) S": "rmod3",
-    # vgg16_rs.m (rs_vgg): SIGFPE on every 3x3 layer, the only layers its hard-coded 3s accept.
-    "TemporalMap(2,2) K|TemporalMap(3,3) C|TemporalMap(3,3) R|SpatialMap(3,1) Y|TemporalMap(3,1) X"
-    "|Cluster(3,P)|SpatialMap(1,1) X|SpatialMap(1,1) R|TemporalMap(3,3) S": "always",
-}
-"""Blocks on which the binary divides by zero, keyed by their directives, with the layers affected.
-
-A stop-gap recorded from the binary's runs (``maestro_general.md``, "Failures"), not yet derived
-from its source: these mappings map S (or R) both spatially and temporally inside a cluster of 3.
-"""
-
-
-def _crashes(dataflow: Dataflow, layer: dict[str, IntArray]) -> BoolArray:
-    """Points where MAESTRO 4eb08d1 is known to crash (SIGFPE) on this block."""
-    rule = _CRASH_SIGNATURES.get("|".join(str(d) for d in dataflow.directives))
-    if rule == "rmod3":
-        return layer["R"] % 3 != 1
-    return np.full(layer["R"].shape, rule == "always")
-
-
 def _rejected(dataflow: Dataflow, layer: dict[str, IntArray], knobs: dict[str, IntArray]) -> BoolArray:
     """Points whose layer breaks MAESTRO's parse rule for TemporalMaps on R and S."""
     bad = np.zeros(layer["K"].shape, dtype=bool)
@@ -622,7 +604,6 @@ def _analyse(
     # MAESTRO's parser runs first: a rejected mapping never reaches the division by zero.
     reason = np.where(_rejected(dataflow, layer, knobs), REJECTED, reason)
     reason = np.where((reason == VALID) & (num_pe < total), CLUSTER_EXCEEDS_PES, reason)
-    reason = np.where((reason == VALID) & _crashes(dataflow, layer), MAESTRO_CRASH, reason)
     levels = build_levels(dataflow, layer, num_pe, knobs, depthwise=depthwise)
     top = Analysis(levels, hw, spread).run()
     weight_words = C * R * S if depthwise else K * C * R * S
@@ -631,7 +612,8 @@ def _analyse(
     l1_traffic = top.read_input + top.read_weight + 4 * top.macs if len(levels) == 1 else np.zeros_like(top.macs)
     energy = hardware.energy_nj(l2_traffic=l2_traffic, l1_traffic=l1_traffic)
     degenerate = (top.macs <= 0) | ~(energy > 0)
-    reason = wide(np.where((reason == VALID) & degenerate, RUNTIME_ZERO, reason))
+    reason = np.where((wide(reason) == VALID) & top.idle_work, MAESTRO_CRASH, wide(reason))
+    reason = np.where((reason == VALID) & wide(degenerate), RUNTIME_ZERO, reason)
     reason = np.where((reason == VALID) & (top.runtime <= 0), RUNTIME_ZERO, reason)
     valid = reason == VALID
     l1 = np.where(valid, wide(_l1_size(levels[-1], top.l1_leading)), 0)

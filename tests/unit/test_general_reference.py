@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from confx.costmodel.general import REASONS
+from confx.costmodel.general import REASONS, evaluate_mapping
+from confx.costmodel.mapping import load_mapping
 from tests.general_reference import evaluate_rows, load_reference
 
 EXACT = ["runtime_cycles", "num_macs", "l1_bytes", "l2_bytes"]
@@ -70,3 +71,19 @@ def test_peak_bandwidth_and_utilisation(rows: tuple[pd.DataFrame, pd.DataFrame])
     assert (ours["peak_bw_req"].to_numpy()[valid] == reference["m_peak_bw_req"].to_numpy()[valid]).all()
     utilised = reference["m_avg_number_of_utilized_pes"].to_numpy()[valid]
     assert np.allclose(ours["avg_active_pes"].to_numpy()[valid], utilised, rtol=1e-5)
+
+
+@pytest.mark.parametrize("style", ["rs", "ds_rs"])
+def test_row_stationary_crashes_follow_from_maestro_logic_off_the_file(style: str) -> None:
+    """MAESTRO's side probes (maestro_general.md): Resnet50_rs.m crashed on R=2 and ran on R=4.
+
+    The rule is derived, not listed: a top-level case with partial sums whose sub-clusters never
+    compute makes MAESTRO divide by a zero computation delay; that happens unless R mod 3 = 1.
+    """
+    depthwise = style.startswith("ds_")
+    dataflow = load_mapping(style).first_dataflow
+    layers = [[1 if depthwise else 16, 8, 30, 30, r, r, 2 if depthwise else 1] for r in range(1, 12)]
+    result = evaluate_mapping(dataflow, layers, 64, noc_bw=16)
+    crashed = [r for r in range(1, 12) if REASONS[result.reason[r - 1]] == "maestro_crash"]
+    assert crashed == [r for r in range(1, 12) if r % 3 != 1]
+    assert result.valid[[0, 3, 6, 9]].all()
