@@ -300,6 +300,8 @@ class Analysis:
         self.hw = hw
         self.spread = spread
         self._memo: dict[tuple, LevelTotals] = {}
+        self._bw_less_one = hw.noc_bw - 1
+        self._latency_less_one = hw.noc_latency - 1
 
     def wide(self, values: NDArray[Any]) -> NDArray[Any]:
         """A per-structure array as a per-point one."""
@@ -307,7 +309,9 @@ class Analysis:
 
     def noc_delay(self, elements: IntArray) -> IntArray:
         """``L + ceil(n/bw) - 1`` per point: head latency, then one send per bandwidth's worth."""
-        return self.hw.noc_latency + (-(-self.wide(elements) // self.hw.noc_bw)) - 1
+        sends = self.wide(elements) + self._bw_less_one
+        np.floor_divide(sends, self.hw.noc_bw, out=sends)
+        return np.add(sends, self._latency_less_one, out=sends)
 
     def run(self, depth: int = 0, dims: dict[str, IntArray] | None = None) -> LevelTotals:
         level = self.levels[depth]
@@ -356,6 +360,8 @@ class Analysis:
         for case, occurrences, out, psums, macs, loads, order in cases:
             t.output_writes = t.output_writes + occurrences * out
             weight: IntArray = np.where(psums > 0, occurrences, 0)  # MAESTRO skips cases without partial sums
+            if not weight.any():
+                continue  # no point has work in this case: it adds no time, traffic or bandwidth
             ingress = loads["input"] + loads["weight"]
             if innermost:
                 compute = -(-self.wide(psums) // self.hw.simd_lanes)
@@ -369,10 +375,13 @@ class Analysis:
             else:
                 cost = np.maximum(np.maximum(in_delay, compute), out_delay)
             point_weight = self.wide(weight)
+            working = point_weight > 0
             if depth == 0:
-                cost = np.maximum(np.maximum(off_in, cost), off_out)
-                t.idle_work |= (point_weight > 0) & (compute == 0)
-            t.runtime = t.runtime + point_weight * cost
+                np.maximum(cost, off_in, out=cost)
+                np.maximum(cost, off_out, out=cost)
+                t.idle_work |= working & (compute == 0)
+            np.multiply(cost, point_weight, out=cost)
+            t.runtime += cost
             t.macs = t.macs + weight * macs
             t.read_input = t.read_input + weight * loads["input"]
             t.read_weight = t.read_weight + weight * loads["weight"]
@@ -380,8 +389,10 @@ class Analysis:
             n_cases = n_cases + weight
             busy = np.maximum(compute, 1)
             traffic = self.wide(np.maximum(ingress, out))
-            t.peak_bw = np.where(point_weight > 0, np.maximum(t.peak_bw, traffic // busy), t.peak_bw)
-            t.avg_bw = t.avg_bw + (point_weight * traffic // busy)
+            np.maximum(t.peak_bw, traffic // busy, out=t.peak_bw, where=working)
+            np.multiply(traffic, point_weight, out=traffic)
+            np.floor_divide(traffic, busy, out=traffic)
+            t.avg_bw += traffic
         with np.errstate(divide="ignore", invalid="ignore"):
             t.active = np.where(n_cases > 0, t.active / n_cases, 0.0)
             point_cases = self.wide(n_cases)
