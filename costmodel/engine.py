@@ -302,7 +302,7 @@ def _spatial_flags(
     is the last such dim's. The MAC count also looks at every SpatialMap of the level.
     With one spatial map per level this is that map's state.
     """
-    first = {}
+    first: dict[str, int] = {}
     for i, d in enumerate(level.directives):
         first.setdefault(d.var, i)
     indices = [first[v] for v in variables if v in first and level.directives[first[v]].spatial]

@@ -336,7 +336,9 @@ class Analysis:
             case = _effective(level, combination)
             psums, macs = engine._work(level, case)
             loads = {name: zero + engine._ingress(level, case, name) for name in INPUT_TENSORS}
-            cases.append((case, occurrences, engine._egress(level, case), psums, macs, loads, _order(states, combination)))
+            cases.append(
+                (case, occurrences, engine._egress(level, case), psums, macs, loads, _order(states, combination))
+            )
         # MAESTRO sizes the buffers on every case up to the first one with partial sums, in its
         # own case order: the input buffers add up over those cases, the output keeps the last.
         never = np.iinfo(np.int64).max

@@ -223,7 +223,8 @@ def _resolve_mapping(name: str, first_row: int, *, source: str, base: Path) -> s
     where = f"{source}: column mapping, {_ROWS(first_row)}"
     if not name.endswith(".m"):
         raise ConfXError(
-            f"{where}: unknown mapping {name!r}; use a built-in style ({', '.join(style_names())}) or a path to a .m file"
+            f"{where}: unknown mapping {name!r}; use a built-in style ({', '.join(style_names())}) "
+            "or a path to a .m file"
         )
     path = Path(name) if Path(name).is_absolute() else base / name
     try:
@@ -291,15 +292,15 @@ def _mapped_chunks(designs: pa.Table, *, source: str, base: Path) -> Iterator[pa
     reasons = np.asarray(REASONS, dtype=object)[result["reason"]]
     metadata = None
     for start in range(0, n, CHUNK_ROWS):
-        part = slice(start, start + CHUNK_ROWS)
+        rows = slice(start, start + CHUNK_ROWS)
         table = carried.slice(start, CHUNK_ROWS)
-        invalid = ~result["valid"][part]
+        invalid = ~result["valid"][rows]
         for name in outputs:
             if name == "reason":
-                table = table.append_column(name, pa.array(reasons[part], type=pa.string()))
+                table = table.append_column(name, pa.array(reasons[rows], type=pa.string()))
                 continue
             mask = invalid if name in _INTEGER_OUTPUTS else None
-            table = table.append_column(name, pa.array(result[name][part], mask=mask))
+            table = table.append_column(name, pa.array(result[name][rows], mask=mask))
         metadata = metadata or _pandas_metadata(table.schema)
         yield table.replace_schema_metadata(metadata)
 

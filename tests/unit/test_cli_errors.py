@@ -192,7 +192,11 @@ CASES: list[tuple[str, list[str], str]] = [
         for label, _ in values
     ],
     # --- confx cost: the mapping and hardware columns
-    ("cost-mapping-unknown", ["cost", "map_unknown.csv", "out.csv"], "column mapping, data row 2: unknown mapping 'tpu_ws'"),
+    (
+        "cost-mapping-unknown",
+        ["cost", "map_unknown.csv", "out.csv"],
+        "column mapping, data row 2: unknown mapping 'tpu_ws'",
+    ),
     ("cost-mapping-malformed", ["cost", "map_malformed.csv", "out.csv"], "bad_map.m:3: 'Frobnicate(2) C'"),
     ("cost-mapping-absent", ["cost", "map_absent.csv", "out.csv"], "nothere.m: no such mapping file"),
     ("cost-mapping-binary", ["cost", "map_binary.csv", "out.csv"], "binary_map.m: cannot read the mapping file"),

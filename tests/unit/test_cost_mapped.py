@@ -80,7 +80,9 @@ def test_confx_cost_reproduces_maestro_on_styles_and_knobs(tmp_path: Path, gener
 
 
 def test_a_table_without_the_new_columns_gives_what_it_gave(tmp_path: Path, maestro_reference: pd.DataFrame) -> None:
-    sample = maestro_reference.sample(300, random_state=2)[["K", "C", "Y", "X", "R", "S", "T", "dataflow", "num_pe", "ktile"]]
+    sample = maestro_reference.sample(300, random_state=2)[
+        ["K", "C", "Y", "X", "R", "S", "T", "dataflow", "num_pe", "ktile"]
+    ]
     plain, flagged = tmp_path / "plain.csv", tmp_path / "flagged.csv"
     sample.to_csv(plain, index=False)
     sample.assign(noc_bw=81_920_000, simd_lanes=1).to_csv(flagged, index=False)
@@ -94,7 +96,9 @@ def test_a_table_without_the_new_columns_gives_what_it_gave(tmp_path: Path, maes
 def test_a_mapping_file_is_read_relative_to_the_table(tmp_path: Path) -> None:
     (tmp_path / "maps").mkdir()
     shutil.copy(EXAMPLES / "kcp_ws__K64_C3_Y224_X224_R11_S11.m", tmp_path / "maps" / "mine.m")
-    rows = "K,C,Y,X,R,S,T,num_pe,mapping,noc_bw\n128,64,28,28,3,3,1,64,maps/mine.m,16\n128,64,28,28,3,3,1,64,kcp_ws,16\n"
+    rows = (
+        "K,C,Y,X,R,S,T,num_pe,mapping,noc_bw\n128,64,28,28,3,3,1,64,maps/mine.m,16\n128,64,28,28,3,3,1,64,kcp_ws,16\n"
+    )
     (tmp_path / "d.csv").write_text(rows)
     cost_file(tmp_path / "d.csv", tmp_path / "o.csv")
     out = pd.read_csv(tmp_path / "o.csv")
