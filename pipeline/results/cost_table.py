@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
 
-from confx.costmodel import LAYER_COLUMNS, OUTPUT_COLUMNS
+from confx.costmodel import DATAFLOWS, LAYER_COLUMNS, OUTPUT_COLUMNS
 from confx.costmodel.errors import ConfXError, LayerTableError, MappingError, join_problems
 from confx.costmodel.evaluate import (
     LAYER_OPTION_COLUMNS,
@@ -197,7 +197,14 @@ def _mapping_names(designs: pa.Table, source: str) -> tuple[NDArray[np.int64], l
     n = designs.num_rows
     names = np.full(n, "", dtype=object)
     if "dataflow" in designs.column_names:
-        names[:] = pc.fill_null(pc.cast(designs.column("dataflow"), pa.string()), "").to_numpy(zero_copy_only=False)
+        column = designs.column("dataflow")
+        if pa.types.is_integer(column.type):  # dataflow codes, as the plain path takes them
+            try:
+                codes = dataflow_codes(pc.fill_null(column, -1).to_numpy(), n, rows=_ROWS)
+            except LayerTableError as error:
+                raise ConfXError(f"{source}: {error}") from None
+            column = pa.array(np.asarray(DATAFLOWS, dtype=object)[codes], type=pa.string())
+        names[:] = pc.fill_null(pc.cast(column, pa.string()), "").to_numpy(zero_copy_only=False)
     if MAPPING_COLUMN in designs.column_names:
         given = pc.fill_null(pc.cast(designs.column(MAPPING_COLUMN), pa.string()), "").to_numpy(zero_copy_only=False)
         given = np.char.strip(given.astype(str))
