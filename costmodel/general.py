@@ -15,8 +15,15 @@ design points: per iteration case, a NoC transfer of n elements costs
 ``ceil(partial sums / simd_lanes)`` and at an upper level the slowest sub-cluster
 variant's run time; the top level also waits for the off-chip transfers.
 
-Cases are a short Python loop; every quantity inside it is a numpy array over the N
-points, so a batch costs the same number of numpy operations as one point. MAESTRO's
+MAESTRO's bookkeeping is per dimension, and that shows on unusual mappings: a dim mapped
+twice in one cluster (``rs``) takes its last map's iteration state and tile sizes; a
+tensor's spatial edge is that of its own spatially mapped dims (``eye`` has two SpatialMaps
+inside its cluster); the buffers are sized over every case MAESTRO visits, in its own case
+order, until the first one with work.
+
+Cases are a short Python loop; every quantity inside it is a numpy array. The structural
+part (tiles, cases, traffic) runs once per distinct layer/P/constants structure, the delays
+per point, so a batch costs the same number of numpy operations as one point. MAESTRO's
 failures are data: a point where the binary crashes (SIGFPE), rejects the mapping or
 prints run time 0 comes back ``valid=False`` with a reason code.
 """

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from confx.costmodel import OUTPUT_COLUMNS, evaluate, evaluate_mapped
+from confx.costmodel import OUTPUT_COLUMNS, ConfXError, evaluate, evaluate_mapped
 from confx.costmodel.general import REASONS
 from confx.pipeline.results.cost_table import NOC_OUTPUT_COLUMNS, cost_file
 from tests.general_reference import load_reference
@@ -104,3 +104,27 @@ def test_a_mapping_file_is_read_relative_to_the_table(tmp_path: Path) -> None:
     out = pd.read_csv(tmp_path / "o.csv")
     assert out["valid"].all() and out["runtime_cycles"].nunique() == 1
     assert (out["reason"] == "valid").all() and (out["peak_bw_req"] > 0).all()
+
+
+def test_the_readme_example_gives_what_the_readme_shows(tmp_path: Path) -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    block = readme.split("$ cat designs.csv\n", 1)[1].split("$ confx cost", 1)[0]
+    shown = readme.split("tr -d '\"'\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "designs.csv").write_text(block)
+    cost_file(tmp_path / "designs.csv", tmp_path / "costs.csv")
+    out = pd.read_csv(tmp_path / "costs.csv", keep_default_na=False)
+    columns = ["noc_bw", "valid", "runtime_cycles", "reason", "peak_bw_req", "pe_utilisation"]
+    lines = [",".join(str(v).lower() if isinstance(v, bool) else str(v) for v in row) for row in out[columns].values]
+    assert "\n".join([",".join(columns), *lines]).strip() == shown.strip()
+
+
+def test_bad_hardware_values_name_the_column_and_rows() -> None:
+    layer = [128, 64, 28, 28, 3, 3, 1]
+    with pytest.raises(ConfXError, match=r"column noc_bw: must be an integer >= 1.*row 1 \(-4\)"):
+        evaluate_mapped([layer, layer], "kcp_ws", 64, noc_bw=[16, -4])
+    with pytest.raises(ConfXError, match="column simd_lanes: not an integer"):
+        evaluate_mapped([layer], "kcp_ws", 64, simd_lanes=1.5)
+    with pytest.raises(ConfXError, match="no such mapping file or built-in style"):
+        evaluate_mapped([layer], "tpu_ws", 64)
+    ok = evaluate_mapped([layer, layer], "kcp_ws", 64, noc_bw=[16, 16], noc_hop_latency=[0, 1])
+    assert ok.valid.all() and ok.runtime_cycles[0] <= ok.runtime_cycles[1]
