@@ -352,7 +352,11 @@ def build_parser() -> _OneLineParser:
     parser.commands = commands.choices
 
     cost = commands.add_parser("cost", help="evaluate a table of design points with the cost model")
-    cost.add_argument("input", help="CSV or Parquet with columns K,C,Y,X,R,S,T,dataflow,num_pe,ktile")
+    cost.add_argument(
+        "input",
+        help="CSV or Parquet with columns K,C,Y,X,R,S,T,dataflow,num_pe,ktile; optionally mapping (a style or a .m "
+        "file) and noc_bw,noc_hops,noc_hop_latency,simd_lanes,offchip_bw (see README, confx cost)",
+    )
     cost.add_argument("output", help="CSV or Parquet file to write (format by extension)")
     cost.set_defaults(run=_cmd_cost)
 
