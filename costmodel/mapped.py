@@ -51,6 +51,9 @@ RELEASE_HARDWARE = {
 }
 """ConfuciuX's flags: the defaults of every hardware knob."""
 
+ROW_CONSTANTS = ("KTileSz", "CTileSz", "ClusterSz")
+"""A mapping's constants that each point supplies: ``ktile``, 1 and ``num_pe`` (ConfuciuX's)."""
+
 _LOWEST = {"noc_hop_latency": 0}
 """Smallest legal value of a knob (1 unless listed): a hop latency of 0 is MAESTRO's ideal NoC."""
 
@@ -235,7 +238,7 @@ def _general(
             continue
         constants = {"KTileSz": ktile[mask], "CTileSz": np.ones(int(mask.sum()), dtype=np.int64),
                      "ClusterSz": num_pe[mask]}  # fmt: skip
-        missing = sorted(dataflow.knobs - set(constants))
+        missing = sorted(dataflow.knobs - set(ROW_CONSTANTS))
         if missing:
             raise LayerTableError(
                 f"{dataflow.source}: the mapping uses constant(s) {', '.join(missing)} without a value; "

@@ -34,6 +34,7 @@ from confx.costmodel.general import REASONS
 from confx.costmodel.mapped import (
     HARDWARE_COLUMNS,
     RELEASE_HARDWARE,
+    ROW_CONSTANTS,
     TEMPLATES,
     check_hardware,
     evaluate_mapped_trusted,
@@ -58,6 +59,8 @@ _INTEGER_OUTPUTS = frozenset({"runtime_cycles", "l1_bytes", "l2_bytes", "num_mac
 """Outputs written as nullable int64 (null where the point is invalid); floats hold NaN there."""
 CHUNK_ROWS = 1 << 15
 """Points per cost-model call: the kernel's temporaries then stay in the CPU caches."""
+MAPPED_CHUNK_ROWS = 1 << 17
+"""Rows per general-engine block: large enough to amortise its per-case Python, small enough to bound memory."""
 _ROWS = RowNames("data row", 1)
 
 
@@ -235,11 +238,18 @@ def _resolve_mapping(name: str, first_row: int, *, source: str, base: Path) -> s
         )
     path = Path(name) if Path(name).is_absolute() else base / name
     try:
-        return load_mapping(path).first_dataflow
+        dataflow = load_mapping(path).first_dataflow
     except MappingError as error:
         raise ConfXError(f"{where}: {error}") from None
     except (OSError, UnicodeDecodeError) as error:
         raise ConfXError(f"{where}: {path}: cannot read the mapping file ({error.__class__.__name__})") from None
+    missing = sorted(dataflow.knobs - set(ROW_CONSTANTS))
+    if missing:
+        raise ConfXError(
+            f"{where}: {path} uses constant(s) {', '.join(missing)} without a value; add 'Constant NAME value;' "
+            f"lines to the file ({', '.join(ROW_CONSTANTS)} come from each row)"
+        )
+    return dataflow
 
 
 def _mapped_chunks(designs: pa.Table, *, source: str, base: Path) -> Iterator[pa.Table]:
@@ -283,33 +293,53 @@ def _mapped_chunks(designs: pa.Table, *, source: str, base: Path) -> Iterator[pa
     if clashing:
         logger.warning("%s: replacing input column(s) %s with the cost model's", source, ",".join(clashing))
     carried = designs.drop_columns(clashing).replace_schema_metadata(None)
+    metadata = None
+    for begin in range(0, n, MAPPED_CHUNK_ROWS):
+        block = slice(begin, begin + MAPPED_CHUNK_ROWS)
+        result = _evaluate_block(
+            dims[block], codes[block], mappings, num_pe[block], ktile[block],
+            LayerOptions(checked.stride_y[block], checked.stride_x[block], checked.groups[block]),
+            {k: v[block] for k, v in knobs.items()},
+        )  # fmt: skip
+        reasons = np.asarray(REASONS, dtype=object)[result["reason"]]
+        for start in range(0, len(reasons), CHUNK_ROWS):
+            rows = slice(start, start + CHUNK_ROWS)
+            table = carried.slice(begin + start, min(CHUNK_ROWS, len(reasons) - start))
+            invalid = ~result["valid"][rows]
+            for name in outputs:
+                if name == "reason":
+                    table = table.append_column(name, pa.array(reasons[rows], type=pa.string()))
+                    continue
+                mask = invalid if name in _INTEGER_OUTPUTS else None
+                table = table.append_column(name, pa.array(result[name][rows], mask=mask))
+            metadata = metadata or _pandas_metadata(table.schema)
+            yield table.replace_schema_metadata(metadata)
+
+
+def _evaluate_block(
+    dims: NDArray[np.int64],
+    codes: NDArray[np.int64],
+    mappings: list[str | Dataflow],
+    num_pe: NDArray[np.int64],
+    ktile: NDArray[np.int64],
+    options: LayerOptions,
+    knobs: dict[str, NDArray[np.int64]],
+) -> dict[str, NDArray]:
+    """The outputs of a block of rows, one vectorised call per mapping present in it."""
+    n = len(codes)
     result: dict[str, NDArray] = {}
     for code, mapping in enumerate(mappings):
         m = codes == code
-        try:
-            part = evaluate_mapped_trusted(
-                dims[m], mapping, num_pe[m], ktile[m], _take_options(checked, m), {k: v[m] for k, v in knobs.items()}
-            ).to_dict()
-        except LayerTableError as error:
-            raise ConfXError(f"{source}: column mapping, {_ROWS(firsts[code])}: {error}") from None
+        if not m.any():
+            continue
+        part = evaluate_mapped_trusted(
+            dims[m], mapping, num_pe[m], ktile[m], _take_options(options, m), {k: v[m] for k, v in knobs.items()}
+        ).to_dict()
         for name, value in part.items():
             if name not in result:
                 result[name] = np.zeros(n, dtype=value.dtype)
             result[name][m] = value
-    reasons = np.asarray(REASONS, dtype=object)[result["reason"]]
-    metadata = None
-    for start in range(0, n, CHUNK_ROWS):
-        rows = slice(start, start + CHUNK_ROWS)
-        table = carried.slice(start, CHUNK_ROWS)
-        invalid = ~result["valid"][rows]
-        for name in outputs:
-            if name == "reason":
-                table = table.append_column(name, pa.array(reasons[rows], type=pa.string()))
-                continue
-            mask = invalid if name in _INTEGER_OUTPUTS else None
-            table = table.append_column(name, pa.array(result[name][rows], mask=mask))
-        metadata = metadata or _pandas_metadata(table.schema)
-        yield table.replace_schema_metadata(metadata)
+    return result
 
 
 def _take_options(options: LayerOptions, m: NDArray[np.bool_]) -> LayerOptions:

@@ -73,6 +73,8 @@ def _write_inputs(d: Path) -> None:
     (d / "hw_negative.csv").write_text(mapped + "128,64,28,28,3,3,1,64,kcp_ws,-4,1\n")
     (d / "hw_fraction.csv").write_text(mapped + "128,64,28,28,3,3,1,64,kcp_ws,16,1.5\n")
     (d / "hw_text.csv").write_text(mapped + "128,64,28,28,3,3,1,64,kcp_ws,wide,1\n")
+    (d / "free_map.m").write_text("Dataflow {\n  SpatialMap(1,1) K;\n  TemporalMap(Tile,Tile) C;\n}\n")
+    (d / "map_free_constant.csv").write_text(mapped + "128,64,28,28,3,3,1,64,free_map.m,16,1\n")
     (d / "map_no_ktile.csv").write_text(mapped + "128,64,28,28,3,3,1,64,dla,16,1\n")
     # layer tables (networks)
     (d / "net_ok.csv").write_text(f"{LAYER_HEADER}\n64,3,32,32,3,3,1\n")
@@ -204,6 +206,11 @@ CASES: list[tuple[str, list[str], str]] = [
     ("cost-hw-negative", ["cost", "hw_negative.csv", "out.csv"], "column noc_bw: must be an integer >= 1"),
     ("cost-hw-fraction", ["cost", "hw_fraction.csv", "out.csv"], "column simd_lanes: not an integer (data row 2"),
     ("cost-hw-text", ["cost", "hw_text.csv", "out.csv"], "column noc_bw: not a number (data row 2: 'wide')"),
+    (
+        "cost-mapping-free-constant",
+        ["cost", "map_free_constant.csv", "out.csv"],
+        "uses constant(s) Tile without a value",
+    ),
     ("cost-mapping-no-ktile", ["cost", "map_no_ktile.csv", "out.csv"], "missing column ktile, needed by the template"),
     # --- confx cost: the output path
     ("cost-output-folder", ["cost", "ok.csv", "folder.csv"], "folder.csv: is an existing folder"),
