@@ -1,6 +1,7 @@
 """Units of every objective and constraint: axis labels for plots and unit-bearing MLflow metric keys.
 
-MAESTRO's numbers are nominally cycles, nJ, um^2 and mW; the composite objectives carry the
+MAESTRO's numbers are nominally cycles, nJ, um^2 and mW (area is reported in mm^2 where the
+hardware is physical, i.e. its NoC is not the release's unbounded one); the composite objectives carry the
 product of their factors' units. MLflow metric keys may not hold ``^`` or ``*``, so keys spell
 ``um2`` and join factors with ``_`` (``LAP_um2_cycles``); labels keep the usual notation.
 """
@@ -20,6 +21,11 @@ OBJECTIVE_UNITS = {
 
 CONSTRAINT_UNITS = {"area": "um^2", "power": "mW"}
 """Every constraint's unit, as printed on axes."""
+
+
+def constraint_unit(constraint: str, *, physical: bool = False) -> str:
+    """The unit a constraint is reported in: mm^2 for area on a physical NoC (see ``costmodel.presets``)."""
+    return "mm^2" if physical and constraint == "area" else CONSTRAINT_UNITS.get(constraint, "?")
 
 
 def _key_unit(unit: str) -> str:
