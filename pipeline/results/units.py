@@ -47,6 +47,7 @@ def objective_key(objective: str) -> str:
     return f"{objective}_{_key_unit(OBJECTIVE_UNITS.get(objective, 'value'))}"
 
 
-def constraint_key(constraint: str, what: str) -> str:
-    """``area_used_um2`` or ``area_budget_um2``: a constraint quantity as an MLflow metric key."""
-    return f"{constraint}_{what}_{_key_unit(CONSTRAINT_UNITS.get(constraint, 'value'))}"
+def constraint_key(constraint: str, what: str, *, physical: bool = False) -> str:
+    """``area_used_um2`` or ``area_budget_um2`` (``_mm2`` when physical): a constraint quantity as a metric key."""
+    unit = constraint_unit(constraint, physical=physical) if constraint in CONSTRAINT_UNITS else "value"
+    return f"{constraint}_{what}_{_key_unit(unit)}"
