@@ -145,7 +145,7 @@ def named_space(name: str, *, choose_dataflow: bool = False) -> ActionSpace:
 def design_space(
     base: ActionSpace,
     *,
-    hardware: HardwarePreset = RELEASE,
+    hardware: HardwarePreset | None = None,
     noc_bw: tuple[int, ...] = (),
     simd_lanes: tuple[int, ...] = (),
     dataflows: tuple[str, ...] = (),
@@ -153,17 +153,20 @@ def design_space(
     """A space on given hardware: one value of a knob fixes it, several make it a per-layer decision.
 
     Args:
-        base: The P and B choices (``named_space`` or custom).
-        hardware: The fixed knobs.
-        noc_bw, simd_lanes: Values of the knob; one value replaces the preset's, several are a gene.
+        base: The P and B choices (``named_space`` or custom); what the other arguments leave is kept.
+        hardware: The fixed knobs; None keeps ``base``'s.
+        noc_bw, simd_lanes: Values of the knob; one value replaces the preset's, several are a gene,
+            none keeps ``base``'s.
         dataflows: Mappings to choose from per layer (turns the dataflow choice on); empty: keep ``base``'s.
     """
-    fixed = hardware
-    if len(noc_bw) == 1:
-        fixed, noc_bw = dataclasses.replace(fixed, noc_bw=noc_bw[0]), ()
-    if len(simd_lanes) == 1:
-        fixed, simd_lanes = dataclasses.replace(fixed, simd_lanes=simd_lanes[0]), ()
-    space = dataclasses.replace(base, hardware=fixed, noc_bw=tuple(noc_bw), simd_lanes=tuple(simd_lanes))
+    fixed = base.hardware if hardware is None else hardware
+    knobs = {"noc_bw": base.noc_bw, "simd_lanes": base.simd_lanes}
+    for name, values in (("noc_bw", tuple(noc_bw)), ("simd_lanes", tuple(simd_lanes))):
+        if len(values) == 1:
+            fixed, knobs[name] = dataclasses.replace(fixed, **{name: values[0]}), ()
+        elif values:
+            knobs[name] = values
+    space = dataclasses.replace(base, hardware=fixed, **knobs)
     if dataflows:
         space = dataclasses.replace(space, dataflows=tuple(dataflows), choose_dataflow=True)
     return space
