@@ -24,8 +24,8 @@ from numpy.typing import NDArray
 from confx.costmodel import general, mapped
 from confx.costmodel.errors import ConfXError
 from confx.costmodel.layers import LayerTable, load_network
-from confx.costmodel.presets import constraint_scale
-from confx.envs.space import ActionSpace, named_space
+from confx.costmodel.presets import HardwarePreset, constraint_scale, hardware_preset
+from confx.envs.space import ActionSpace, design_space, named_space
 
 OBJECTIVES = ("latency", "energy", "LEP", "LAP", "EAP", "thrpt_ave", "thrpt_btnk")
 MAXIMISED = frozenset({"thrpt_ave", "thrpt_btnk"})
@@ -456,6 +456,10 @@ def build_problem(
     choose_dataflow: bool = False,
     layers: LayerTable | None = None,
     cap: float | None = None,
+    hardware: str | HardwarePreset | None = None,
+    noc_bw: tuple[int, ...] = (),
+    simd_lanes: tuple[int, ...] = (),
+    mappings: tuple[str, ...] = (),
 ) -> Problem:
     """Build a problem from plain arguments (CLI and config entry point).
 
@@ -466,12 +470,20 @@ def build_problem(
         space: A named space or an :class:`ActionSpace` (which also carries the hardware).
         layers: The network already loaded from ``model`` (e.g. under a display name); None loads it.
         cap: Absolute budget in the constraint's reported unit (mm^2/mW on a physical space); None uses ``mul``.
+        hardware: A preset (or its name) for the space's fixed knobs; None keeps the space's (the release's).
+        noc_bw, simd_lanes: The knob's values: one fixes it, several make it a per-layer decision.
+        mappings: Mappings each layer chooses from (turns the dataflow choice on).
 
     Raises:
         ConfXError: Unknown network, dataflow, objective, constraint or space;
             ``mul`` outside [0, 1].
     """
     action_space = named_space(space, choose_dataflow=choose_dataflow) if isinstance(space, str) else space
+    if hardware is not None or noc_bw or simd_lanes or mappings:
+        preset = hardware_preset(hardware) if isinstance(hardware, str) else hardware
+        action_space = design_space(
+            action_space, hardware=preset, noc_bw=tuple(noc_bw), simd_lanes=tuple(simd_lanes), dataflows=tuple(mappings)
+        )
     spec = ProblemSpec(model, dataflow, objective, constraint, float(mul), action_space, cap)
     spec.check()
     return Problem(spec, layers)

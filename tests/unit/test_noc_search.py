@@ -170,3 +170,28 @@ def test_noc_sweep_config_plans_trials_on_the_edge_preset() -> None:
     for name in ("default.yaml", "paper.yaml", "nightly.yaml", "smoke.yaml"):
         paper = load_sweep_config(ROOT / "conf" / name)
         assert paper.hardware == "release" and not paper.noc_bw and paper.action_space().gene_names == ("num_pe", "ktile")
+
+
+def test_build_problem_takes_a_preset_and_knobs_directly() -> None:
+    problem = build_problem("alexnet", hardware="edge", noc_bw=(16, 64), mappings=("dla", "xp_ws"), cap=200.0)
+    assert problem.space.gene_names == ("num_pe", "ktile", "dataflow", "noc_bw")
+    assert problem.space.hardware.noc_hops == EDGE.noc_hops and problem.mappings == ("dla", "xp_ws")
+    assert problem.budget == pytest.approx(200.0 * UM2_PER_MM2)
+
+
+def test_cli_search_and_pareto_on_the_edge_preset(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from confx.pipeline.cli import main
+
+    argv = ["search", "--model", "alexnet", "--hardware", "edge", "--noc-bw", "16,64,256", "--cap", "150",
+            "--algorithm", "exact", "--out", str(tmp_path / "s")]  # fmt: skip
+    assert main(argv) == 0
+    assert "of 150 mm^2" in capsys.readouterr().out
+    summary = json.loads((tmp_path / "s" / "summary.json").read_text())
+    assert summary["optimal"] and summary["constraint_used_reported"] <= 150 * (1 + 1e-12)
+    argv = ["pareto", "--model", "alexnet", "--dataflows", "xp_ws", "--hardware", "edge", "--noc-bw", "16,64",
+            "--muls", "0.1", "0.5", "--out", str(tmp_path / "p")]  # fmt: skip
+    assert main(argv) == 0
+    front = pd.read_parquet(tmp_path / "p" / "pareto.parquet")
+    assert front["optimal"].all() and (front["dataflow"] == "xp_ws").all()
+    assert main(["search", "--model", "alexnet", "--hardware", "tpu", "--algorithm", "exact", "--out", "x"]) == 2
+    assert "--hardware" in capsys.readouterr().err
