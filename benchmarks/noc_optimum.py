@@ -16,7 +16,11 @@ layer is given as a ratio to the release solve of the same network and mapping, 
 the same run. A mapping with
 no valid action on some layer (e.g. ``yxp_os`` on an 11x11 layer) is reported as such.
 
-Usage: python benchmarks/noc_optimum.py [--networks resnet50 mobilenet_v2] [--mappings dla shi ...]
+A second table gives the edge optima under fixed budgets in mm^2 (``--caps``, default 100 mm^2 of
+summed layer area): at each fixed bandwidth and with the bandwidth per layer, and how many layers
+took each width.
+
+Usage: python benchmarks/noc_optimum.py [--networks resnet50 mobilenet_v2] [--mappings dla shi ...] [--caps 100]
 """
 
 from __future__ import annotations
@@ -86,10 +90,33 @@ def row(network: str, mapping: str) -> list[str]:
     return cells
 
 
+def cap_row(network: str, mapping: str, cap: float) -> list[str]:
+    """Edge optima under a fixed budget in mm^2: each fixed bandwidth, then the bandwidth per layer."""
+    cells, values, total_calls, total_seconds = [network, mapping, f"{cap:g}"], [], 0, 0.0
+    spaces = [design_space(named_space("grid"), hardware=EDGE, noc_bw=(bw,)) for bw in FIXED_BW]
+    spaces.append(design_space(named_space("grid"), hardware=EDGE, noc_bw=PER_LAYER_BW))
+    for space in spaces:
+        problem = build_problem(network, dataflow=mapping, space=space, cap=cap)
+        value, found, _, calls, seconds = solve(problem)
+        total_calls, total_seconds = total_calls + calls, total_seconds + seconds
+        values.append(value)
+        if found is None:
+            cells.append("none")
+        elif space.gene("noc_bw") is None:
+            cells.append(f"{value:,.0f}")
+        else:
+            widths = np.asarray(space.noc_bw_values)[found[:, space.gene("noc_bw")]]
+            counts = ", ".join(f"{bw}: {int((widths == bw).sum())}" for bw in PER_LAYER_BW if (widths == bw).any())
+            best_fixed = np.nanmin(values[:-1]) if np.isfinite(values[:-1]).any() else float("nan")
+            cells.append(f"{value:,.0f} ({value / best_fixed:.2f}x the best fixed; layers at {counts})")
+    return [*cells, f"{total_calls:,}", f"{total_seconds:.1f} s"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--networks", nargs="+", default=["resnet50", "mobilenet_v2"])
     parser.add_argument("--mappings", nargs="+", default=list(MAPPINGS))
+    parser.add_argument("--caps", nargs="+", type=float, default=[100.0], help="fixed area budgets, mm^2")
     args = parser.parse_args()
     header = ["network", "mapping", "release optimum (cycles)", "same design on edge @64", "its area (mm^2)"]
     header += [f"edge optimum @{bw}" for bw in FIXED_BW] + ["edge optimum, bw per layer", "calls", "wall time"]
@@ -98,6 +125,13 @@ def main() -> None:
     for network in args.networks:
         for mapping in args.mappings:
             print("| " + " | ".join(row(network, mapping)) + " |", flush=True)
+    header = ["network", "mapping", "budget (mm^2)", *(f"@{bw}" for bw in FIXED_BW), "bw per layer", "calls"]
+    print("\n| " + " | ".join([*header, "wall time"]) + " |")
+    print("|" + "---|" * (len(header) + 1))
+    for network in args.networks:
+        for mapping in args.mappings:
+            for cap in args.caps:
+                print("| " + " | ".join(cap_row(network, mapping, cap)) + " |", flush=True)
 
 
 if __name__ == "__main__":

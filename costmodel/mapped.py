@@ -20,9 +20,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from confx.costmodel import general
+from confx.costmodel.errors import MappingError
 from confx.costmodel.evaluate import DATAFLOWS, OUTPUT_COLUMNS, CostResult, LayerOptions, _true_macs
 from confx.costmodel.evaluate import evaluate_trusted as closed_form
-from confx.costmodel.errors import MappingError
 from confx.costmodel.layers import DEPTHWISE
 from confx.costmodel.mapping import Dataflow, load_mapping, style_names
 
@@ -139,7 +139,9 @@ def _general(
     hardware = general.Hardware(
         P, bw, np.full(n, noc_latency, dtype=np.int64), lanes, np.full(n, offchip_bw, dtype=np.int64)
     )
-    result = general.evaluate_trusted(block, u_dims, hardware, {"KTileSz": B, "CTileSz": np.ones_like(B), "ClusterSz": P}, sy, sx)
+    result = general.evaluate_trusted(
+        block, u_dims, hardware, {"KTileSz": B, "CTileSz": np.ones_like(B), "ClusterSz": P}, sy, sx
+    )
     g = options.groups
     valid = result.valid[inverse]
     runtime = result.runtime_cycles[inverse] * g

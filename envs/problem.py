@@ -143,8 +143,8 @@ class LayerCostMemo:
         return cells * len(space.noc_bw_values) * len(space.simd_lane_values) * (2 + 8 * len(cls.FIELDS))
 
     def __init__(self, layers: LayerTable, space: ActionSpace, mappings: tuple[str, ...]) -> None:
-        shape = (layers.n_layers, len(mappings), max(space.num_pe), max(space.ktile))
-        shape += (len(space.noc_bw_values), len(space.simd_lane_values))
+        hardware_axes = (len(space.noc_bw_values), len(space.simd_lane_values))
+        shape = (layers.n_layers, len(mappings), max(space.num_pe), max(space.ktile), *hardware_axes)
         self.layers = layers
         self.mappings = mappings
         self.noc_bw = np.asarray(space.noc_bw_values, dtype=np.int64)

@@ -160,13 +160,16 @@ def design_space(
         dataflows: Mappings to choose from per layer (turns the dataflow choice on); empty: keep ``base``'s.
     """
     fixed = base.hardware if hardware is None else hardware
-    knobs = {"noc_bw": base.noc_bw, "simd_lanes": base.simd_lanes}
-    for name, values in (("noc_bw", tuple(noc_bw)), ("simd_lanes", tuple(simd_lanes))):
-        if len(values) == 1:
-            fixed, knobs[name] = dataclasses.replace(fixed, **{name: values[0]}), ()
-        elif values:
-            knobs[name] = values
-    space = dataclasses.replace(base, hardware=fixed, **knobs)
+    bandwidths, lanes = base.noc_bw, base.simd_lanes
+    if len(noc_bw) == 1:
+        fixed, bandwidths = dataclasses.replace(fixed, noc_bw=noc_bw[0]), ()
+    elif noc_bw:
+        bandwidths = tuple(noc_bw)
+    if len(simd_lanes) == 1:
+        fixed, lanes = dataclasses.replace(fixed, simd_lanes=simd_lanes[0]), ()
+    elif simd_lanes:
+        lanes = tuple(simd_lanes)
+    space = dataclasses.replace(base, hardware=fixed, noc_bw=bandwidths, simd_lanes=lanes)
     if dataflows:
         space = dataclasses.replace(space, dataflows=tuple(dataflows), choose_dataflow=True)
     return space

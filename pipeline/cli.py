@@ -215,8 +215,8 @@ def _hardware_space(args: argparse.Namespace, base: ActionSpace) -> ActionSpace:
 
 def _cmd_search(args: argparse.Namespace) -> int:
     from confx.pipeline.results.search_outputs import write_search
-    from confx.pipeline.results.units import constraint_unit
     from confx.pipeline.results.tables import check_output_folder
+    from confx.pipeline.results.units import constraint_unit
     from confx.pipeline.search import run_search
     from confx.pipeline.search.settings import make_settings
 
@@ -486,7 +486,11 @@ def build_parser() -> _OneLineParser:
     pareto = commands.add_parser("pareto", help="exact optimum as a function of the budget level")
     _add_model_arguments(pareto)
     pareto.add_argument(
-        "--dataflows", nargs="+", type=_mapping, default=list(DATAFLOWS), help="templates, library styles or .m files (one front each)"
+        "--dataflows",
+        nargs="+",
+        type=_mapping,
+        default=list(DATAFLOWS),
+        help="templates, library styles or .m files (one front each)",
     )
     pareto.add_argument("--objectives", nargs="+", choices=OBJECTIVES, default=[DEFAULT_OBJECTIVE])
     pareto.add_argument("--constraints", nargs="+", choices=CONSTRAINTS, default=[DEFAULT_CONSTRAINT])

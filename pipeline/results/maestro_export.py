@@ -5,8 +5,9 @@ buffer action ``ktile``, ``ClusterSz`` the PE count ``num_pe``, ``CTileSz`` is a
 the layer's dimensions and the ``Dataflow { ... }`` block of its dataflow template. A
 depthwise layer (``T = 2``) is a ``DSCONV`` layer and uses the ``dpt`` template under
 every ConfuciuX template (a library style's depthwise twin, ``ds_<style>``, where it has one).
-The NoC and SIMD knobs are MAESTRO flags, not part of the file. The files we write for plain layers are byte-identical to
-the release's, so they can be fed to the real MAESTRO to cross-check a design.
+The NoC and SIMD knobs are MAESTRO flags, not part of the file. The files we write for plain
+layers are byte-identical to the release's, so they can be fed to the real MAESTRO to
+cross-check a design.
 
 Two additions for real networks, where the solution table has them (columns ``stride_y``,
 ``stride_x``, ``groups``, each 1 when absent):

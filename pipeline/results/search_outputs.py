@@ -13,9 +13,9 @@ import pandas as pd
 from confx.costmodel import COST_MODEL_VERSION, LAYER_COLUMNS, OUTPUT_COLUMNS, mapped
 from confx.costmodel.evaluate import LAYER_OPTION_COLUMNS
 from confx.envs.problem import GENE_DATAFLOW, GENE_KTILE, GENE_NUM_PE, Problem
-from confx.pipeline.results.units import constraint_unit
 from confx.pipeline.results.schema import CURVE_COLUMNS
 from confx.pipeline.results.tables import check_output_folder, write_table, write_text
+from confx.pipeline.results.units import constraint_unit
 from confx.pipeline.search.base import SearchResult
 
 _FLOAT_OUTPUTS = ("throughput", "energy_nj", "area", "power")
@@ -95,7 +95,7 @@ def solution_frame(problem: Problem, design: np.ndarray | None) -> pd.DataFrame:
     frame["noc_bw"] = hardware["noc_bw"]
     frame["simd_lanes"] = hardware["simd_lanes"]
     knobs = problem.space.hardware
-    costs = {name: np.zeros(len(dims), dtype=kind) for name, kind in _output_kinds().items()}
+    costs: dict[str, np.ndarray] = {name: np.zeros(len(dims), dtype=kind) for name, kind in _output_kinds().items()}
     options = layers.options()
     for code in np.unique(codes):
         m = codes == code
@@ -119,7 +119,9 @@ def solution_frame(problem: Problem, design: np.ndarray | None) -> pd.DataFrame:
 
 
 def _output_kinds() -> dict[str, type]:
-    return {name: bool if name == "valid" else np.float64 if name in _FLOAT_OUTPUTS else np.int64 for name in OUTPUT_COLUMNS}
+    return {
+        name: bool if name == "valid" else np.float64 if name in _FLOAT_OUTPUTS else np.int64 for name in OUTPUT_COLUMNS
+    }
 
 
 def _empty_solution(layers: pd.DataFrame) -> pd.DataFrame:

@@ -16,7 +16,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import ErrorDetails
 
 from confx.costmodel.errors import ConfXError
-from confx.envs.space import ActionSpace
 from confx.envs.problem import (
     CONSTRAINTS,
     DEFAULT_CONSTRAINT,
@@ -25,6 +24,7 @@ from confx.envs.problem import (
     DEFAULT_OBJECTIVE,
     OBJECTIVES,
 )
+from confx.envs.space import ActionSpace
 from confx.pipeline.search.settings import ALGORITHM_NAMES, DEFAULT_BUDGET, DEFAULT_EPOCHS, setting_problems
 
 COUNT_MAX = 10**9

@@ -132,7 +132,8 @@ def write_front(
         model = str(local_tables.get(network, network))
         # Rows name the network as the report looks it up (the stem of its SOURCE).
         layers = replace(load_network(model), name=Path(network).stem)
-        rows += group_front(model, front_levels(config.muls, count=config.front_levels), dataflow=dataflow, objective=objective,
+        levels = front_levels(config.muls, count=config.front_levels)
+        rows += group_front(model, levels, dataflow=dataflow, objective=objective,
                             constraint=constraint, space=config.action_space(), layers=layers)  # fmt: skip
     front = pd.DataFrame(rows, columns=PARETO_SCHEMA.names)
     write_table(front, results_dir / "pareto.parquet")

@@ -29,7 +29,9 @@ def noc_spaces(draw: st.DrawFn) -> ActionSpace:
     """At most 24 actions a layer: a few P, B, NoC widths (two or more: a gene), maybe SIMD lanes and mappings."""
     num_pe = tuple(sorted(draw(st.lists(st.integers(1, 32), min_size=1, max_size=3, unique=True))))
     ktile = tuple(sorted(draw(st.lists(st.integers(1, 6), min_size=1, max_size=2, unique=True))))
-    noc_bw = tuple(sorted(draw(st.lists(st.sampled_from([1, 4, 16, 64, 256, 1024]), min_size=2, max_size=3, unique=True))))
+    noc_bw = tuple(
+        sorted(draw(st.lists(st.sampled_from([1, 4, 16, 64, 256, 1024]), min_size=2, max_size=3, unique=True)))
+    )
     simd = tuple(sorted(draw(st.lists(st.sampled_from([1, 2, 4]), min_size=1, max_size=2, unique=True))))
     mappings = tuple(draw(st.lists(st.sampled_from(MAPPINGS), min_size=1, max_size=2, unique=True)))
     if len(num_pe) * len(ktile) * len(noc_bw) * len(simd) * len(mappings) > 24:

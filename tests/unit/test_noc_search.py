@@ -65,7 +65,9 @@ def test_memo_matches_the_general_engine_and_area_has_the_noc_term() -> None:
     )  # fmt: skip
     np.testing.assert_array_equal(valid, direct.valid)
     np.testing.assert_array_equal(metrics["runtime_cycles"], direct.runtime_cycles)
-    expected = general.area(np.full(3, 4), direct.l1_bytes, direct.l2_bytes, noc_bw=np.full(3, 256), simd_lanes=np.full(3, 2))
+    expected = general.area(
+        np.full(3, 4), direct.l1_bytes, direct.l2_bytes, noc_bw=np.full(3, 256), simd_lanes=np.full(3, 2)
+    )
     np.testing.assert_allclose(metrics["area"], expected, rtol=1e-12)
     # A wider NoC never slows a layer and always costs area.
     _, narrow = problem.layer_costs(problem.uniform_design(4, 4, noc=0, simd=1))
@@ -169,7 +171,9 @@ def test_noc_sweep_config_plans_trials_on_the_edge_preset() -> None:
     assert trials[0].key != type(trials[0])(**{**trials[0].to_record(), "hardware": "release", "noc_bw": ()}).key
     for name in ("default.yaml", "paper.yaml", "nightly.yaml", "smoke.yaml"):
         paper = load_sweep_config(ROOT / "conf" / name)
-        assert paper.hardware == "release" and not paper.noc_bw and paper.action_space().gene_names == ("num_pe", "ktile")
+        assert (
+            paper.hardware == "release" and not paper.noc_bw and paper.action_space().gene_names == ("num_pe", "ktile")
+        )
 
 
 def test_build_problem_takes_a_preset_and_knobs_directly() -> None:
