@@ -107,8 +107,11 @@ def cap_row(network: str, mapping: str, cap: float) -> list[str]:
         else:
             widths = np.asarray(space.noc_bw_values)[found[:, space.gene("noc_bw")]]
             counts = ", ".join(f"{bw}: {int((widths == bw).sum())}" for bw in PER_LAYER_BW if (widths == bw).any())
-            best_fixed = np.nanmin(values[:-1]) if np.isfinite(values[:-1]).any() else float("nan")
-            cells.append(f"{value:,.0f} ({value / best_fixed:.2f}x the best fixed; layers at {counts})")
+            fixed = np.asarray(values[:-1])
+            versus = (
+                f"{value / np.nanmin(fixed):.2f}x the best fixed" if np.isfinite(fixed).any() else "no fixed width fits"
+            )
+            cells.append(f"{value:,.0f} ({versus}; layers at {counts})")
     return [*cells, f"{total_calls:,}", f"{total_seconds:.1f} s"]
 
 
