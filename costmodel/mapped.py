@@ -8,11 +8,15 @@ no input checks. This module is the one call in between that tools (``confx cost
 notebooks) use: the mapping by name or path, the layer table and hardware knobs as
 columns, every input checked, each point routed to the closed forms when they apply and
 to the general engine otherwise, and the NoC outputs (peak bandwidth requirement, PE
-utilisation, why a point is invalid) for every point.
+utilisation, why a point is invalid) for every point. The searches use the same path
+(:func:`evaluate_points`) on a whole network under one mapping: depthwise layers (T=2) take
+ConfuciuX's ``dpt`` template under a template, the library's ``ds_<style>`` twin under a style
+that has one, and the file itself under a ``.m`` path.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -20,11 +24,12 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from confx.costmodel import general
-from confx.costmodel.errors import LayerTableError, join_problems
+from confx.costmodel.errors import LayerTableError, MappingError, join_problems
 from confx.costmodel.evaluate import (
     ARRAY_ROWS,
     DATAFLOWS,
     DEPTHWISE,
+    CostResult,
     LayerOptions,
     RowNames,
     _as_int_column,
@@ -33,7 +38,7 @@ from confx.costmodel.evaluate import (
     check_design_points,
     evaluate_trusted,
 )
-from confx.costmodel.mapping import Dataflow, load_mapping
+from confx.costmodel.mapping import Dataflow, load_mapping, style_names
 
 TEMPLATES = (*DATAFLOWS, "dpt")
 """ConfuciuX's templates: CONV layers under ``dla``/``shi``/``eye`` and every depthwise layer
@@ -91,6 +96,103 @@ class MappedResult:
     def to_dict(self) -> dict[str, NDArray]:
         """The outputs as a column dict."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+DEPTHWISE_TEMPLATE = "dpt"
+"""ConfuciuX's depthwise template, used for depthwise layers under every template."""
+
+
+@functools.lru_cache(maxsize=64)
+def conv_block(mapping: str) -> Dataflow:
+    """The dataflow block a mapping gives CONV layers (the first layer's block of a file).
+
+    Raises:
+        MappingError: Neither a built-in style nor a readable, well-formed ``.m`` file.
+    """
+    return load_mapping(mapping).first_dataflow
+
+
+def mapping_problem(mapping: str) -> str | None:
+    """Why a mapping name cannot be used (unknown, unreadable or malformed), or None when it loads."""
+    try:
+        conv_block(mapping)
+        conv_block(depthwise_mapping(mapping))
+    except MappingError as error:
+        if Path(mapping).suffix != ".m" and not Path(mapping).exists():
+            return (
+                f"dataflow {mapping!r} is unknown (use a template {', '.join(DATAFLOWS)}, a library style "
+                f"{', '.join(s for s in style_names() if s not in DATAFLOWS)} or a .m file)"
+            )
+        return str(error)
+    return None
+
+
+def depthwise_mapping(mapping: str) -> str:
+    """The mapping a depthwise layer takes under ``mapping`` (see the module docstring)."""
+    if mapping in DATAFLOWS:
+        return DEPTHWISE_TEMPLATE
+    if Path(mapping).suffix == ".m" or mapping.startswith("ds_") or mapping == DEPTHWISE_TEMPLATE:
+        return mapping
+    twin = f"ds_{mapping}"
+    return twin if twin in style_names() else DEPTHWISE_TEMPLATE
+
+
+def uses_ktile(mapping: str) -> bool:
+    """Whether the K-tile knob changes anything under this mapping (its blocks read ``KTileSz``)."""
+    return any("KTileSz" in conv_block(m).knobs for m in (mapping, depthwise_mapping(mapping)))
+
+
+def evaluate_points(
+    dims: NDArray[np.int64],
+    options: LayerOptions,
+    mapping: str,
+    num_pe: NDArray[np.int64],
+    ktile: NDArray[np.int64],
+    *,
+    noc_bw: NDArray[np.int64],
+    simd_lanes: NDArray[np.int64],
+    noc_latency: int,
+    offchip_bw: int,
+) -> CostResult:
+    """Evaluate N checked layer points of a network under one mapping (the memo's and the solution's path).
+
+    Args:
+        dims: Layer dims ``K C Y X R S T``, int64 shape (N, 7).
+        options: Each point's strides and group count.
+        mapping: A template, style name or ``.m`` path (already loadable).
+        num_pe, ktile: PE counts and K-tiles, shape (N,).
+        noc_bw, simd_lanes: NoC bandwidth and SIMD lanes per point, shape (N,).
+        noc_latency: ``noc_hops * noc_hop_latency`` of the hardware.
+        offchip_bw: Off-chip bandwidth of the hardware.
+    """
+    n = len(dims)
+    knobs = {
+        "noc_bw": noc_bw,
+        "noc_hops": np.full(n, noc_latency, dtype=np.int64),
+        "noc_hop_latency": np.ones(n, dtype=np.int64),
+        "simd_lanes": simd_lanes,
+        "offchip_bw": np.full(n, offchip_bw, dtype=np.int64),
+    }
+    if mapping in TEMPLATES:  # each row's own template, closed forms under the release's flags
+        parts = [(np.ones(n, dtype=bool), mapping)]
+    else:
+        depthwise = dims[:, 6] == DEPTHWISE
+        parts = [(~depthwise, mapping), (depthwise, depthwise_mapping(mapping))]
+    out = {f.name: np.zeros(n, dtype=np.float64 if f.name in _FLOAT_OUTPUTS else np.int64) for f in fields(CostResult)}
+    out["valid"] = np.zeros(n, dtype=bool)
+    for m, name in parts:
+        if not m.any():
+            continue
+        part_options = LayerOptions(*(getattr(options, f.name)[m] for f in fields(options)))
+        part_knobs = {key: value[m] for key, value in knobs.items()}
+        result = evaluate_mapped_trusted(dims[m], name if name in TEMPLATES else conv_block(name), num_pe[m],
+                                         ktile[m], part_options, part_knobs)  # fmt: skip
+        for key in out:
+            out[key][m] = getattr(result, key)
+    return CostResult(**out)
+
+
+_FLOAT_OUTPUTS = ("throughput", "energy_nj", "area", "power")
 
 
 def check_hardware(
@@ -174,7 +276,7 @@ def evaluate_mapped(
 
 
 def _dataflow(mapping: str | Path | Dataflow) -> Dataflow:
-    return mapping if isinstance(mapping, Dataflow) else load_mapping(mapping).first_dataflow
+    return mapping if isinstance(mapping, Dataflow) else conv_block(str(mapping))
 
 
 def evaluate_mapped_trusted(

@@ -51,6 +51,7 @@ def env_config(problem: Problem) -> dict:
         "constraint": spec.constraint,
         "mul": spec.mul,
         "space": spec.space,
+        "cap": spec.cap,
     }
 
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import NDArray
 
-from confx.envs.problem import GENE_DATAFLOW, Evaluation, Problem
+from confx.envs.problem import Evaluation, Problem
 from confx.pipeline.search.base import BestTracker
 from confx.pipeline.search.settings import GAStageSettings
 
@@ -43,7 +43,7 @@ def mutate(
         layer = int(rng.integers(problem.n_layers))
         gene = int(rng.integers(individual.shape[1]))
         old = individual[layer].copy()
-        if gene == GENE_DATAFLOW:
+        if problem.space.categorical[gene]:
             individual[layer, gene] = rng.integers(low[gene], high[gene] + 1)
         else:
             step = int(rng.uniform(-mutation_range, mutation_range) * max(1, high[gene] // 2))

@@ -166,6 +166,9 @@ SWEEPS: dict[str, object] = {
     "results_exist": _sweep(),
     "nightly_uri": _sweep(results_dir="s3://bucket/confx"),
     "tolerance": _sweep(nightly={"gap_tolerance": -1}),
+    "unknown_hardware": _sweep(hardware="tpu"),
+    "noc_bw_unsorted": _sweep(noc_bw=[64, 16]),
+    "dataflow_file": _sweep(dataflows=["mine.m"]),
 }
 
 # (id, argv with {d} for the inputs folder, a fragment the one stderr line must contain)
@@ -475,6 +478,29 @@ CASES: list[tuple[str, list[str], str]] = [
     ("sweep-yaml-list", ["sweep", "yaml_list.yaml"], "yaml_list.yaml: expected a mapping"),
     ("sweep-yaml-empty", ["sweep", "yaml_empty.yaml"], "yaml_empty.yaml: expected a mapping"),
     ("sweep-unknown-key", ["sweep", "unknown_key.yaml"], "colour: unknown key"),
+    ("sweep-unknown-hardware", ["sweep", "unknown_hardware.yaml"], "hardware: unknown hardware preset 'tpu'"),
+    ("sweep-noc-bw-unsorted", ["sweep", "noc_bw_unsorted.yaml"], "noc_bw: values must be sorted"),
+    ("sweep-dataflow-file", ["sweep", "dataflow_file.yaml"], "dataflows: unknown dataflow(s) ['mine.m']"),
+    (
+        "search-noc-bw-zero",
+        ["search", "--model", "alexnet", "--algorithm", "exact", "--noc-bw", "0", "--out", "o"],
+        "--noc-bw",
+    ),
+    (
+        "search-cap-negative",
+        ["search", "--model", "alexnet", "--algorithm", "exact", "--cap", "-1", "--out", "o"],
+        "--cap",
+    ),
+    (
+        "search-mappings-twice",
+        ["search", "--model", "alexnet", "--algorithm", "exact", "--mappings", "dla,dla", "--out", "o"],
+        "--mappings",
+    ),
+    (
+        "search-mapping-file",
+        ["search", "--model", "alexnet", "--algorithm", "exact", "--dataflow", "nothere.m", "--out", "o"],
+        "nothere.m: no such mapping file",
+    ),
     ("sweep-bad-name", ["sweep", "bad_name.yaml"], "bad_name.yaml: name"),
     ("sweep-no-networks", ["sweep", "no_networks.yaml"], "no_networks.yaml: networks"),
     ("sweep-unknown-network", ["sweep", "unknown_network.yaml"], "unknown network 'lenet5'"),
@@ -489,7 +515,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("sweep-mul-text", ["sweep", "mul_text.yaml"], "mul_text.yaml: muls"),
     ("sweep-seed-negative", ["sweep", "seed_negative.yaml"], "seeds: seeds must lie in"),
     ("sweep-seed-huge", ["sweep", "seed_huge.yaml"], "seeds: seeds must lie in"),
-    ("sweep-unknown-dataflow", ["sweep", "unknown_dataflow.yaml"], "dataflows.0"),
+    ("sweep-unknown-dataflow", ["sweep", "unknown_dataflow.yaml"], "dataflows: unknown dataflow(s) ['nvdla']"),
     ("sweep-unknown-objective", ["sweep", "unknown_objective.yaml"], "objectives.0"),
     ("sweep-unknown-algorithm", ["sweep", "unknown_algorithm.yaml"], "algorithms.0.name"),
     ("sweep-no-algorithms", ["sweep", "no_algorithms.yaml"], "no_algorithms.yaml: algorithms"),
