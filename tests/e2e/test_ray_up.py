@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import getpass
 import hashlib
+import json
 import os
 import pwd
 import random
@@ -36,6 +37,7 @@ import sys
 import sysconfig
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -105,10 +107,15 @@ def replace_all(text: str, old: str, new: str) -> str:
     return text.replace(old, new)
 
 
-def tail(path: Path, n_chars: int = 2000) -> str:
-    with suppress(OSError):
-        return f"--- {path} ---\n{path.read_text(errors='replace')[-n_chars:]}\n"
-    return f"--- {path}: missing ---\n"
+def excerpt(path: Path, n_chars: int = 1500) -> str:
+    """The start (where a crash says why) and the end of a log."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return f"--- {path}: missing ---\n"
+    if len(text) > 2 * n_chars:
+        text = f"{text[:n_chars]}\n[...]\n{text[-n_chars:]}"
+    return f"--- {path} ---\n{text}\n"
 
 
 # --- the machine: a throw-away user, its Python, an sshd on loopback ------------------------
@@ -188,7 +195,7 @@ def _interpreter_for(user: pwd.struct_passwd) -> tuple[Path, dict[str, str]]:
     for library in (base / "lib").glob("libpython*.so*"):
         link(library, view / "lib" / library.name)
     for folder, subfolders, files in os.walk(stdlib):
-        subfolders[:] = [d for d in subfolders if d not in ("site-packages", "__pycache__", "test")]
+        subfolders[:] = [d for d in subfolders if d not in ("site-packages", "test")]  # with the .pyc files
         for name in files:
             source = Path(folder) / name
             if not source.is_symlink():
@@ -247,7 +254,7 @@ def _start_sshd(folder: Path, user: str, port: int) -> subprocess.Popen:
         while True:
             with suppress(OSError), socket.create_connection((address, port), timeout=2):
                 break
-            assert sshd.poll() is None and time.monotonic() < deadline, tail(folder / "sshd.log")
+            assert sshd.poll() is None and time.monotonic() < deadline, excerpt(folder / "sshd.log")
             time.sleep(0.2)
     return sshd
 
@@ -417,8 +424,9 @@ class Launcher:
         with self.log.open("a") as out:
             out.write(f"\n$ ray {' '.join(args)}\n")
             out.flush()
+            started = time.monotonic()
             try:
-                return subprocess.run(
+                done = subprocess.run(
                     [str(Path(sys.executable).parent / "ray"), *args],
                     cwd=ROOT,  # file_mounts sync "." : the project
                     env=env,
@@ -427,6 +435,8 @@ class Launcher:
                     stdin=subprocess.DEVNULL,
                     timeout=timeout,
                 )
+                out.write(f"[ray {args[0]}: exit {done.returncode} after {time.monotonic() - started:.1f} s]\n")
+                return done
             except subprocess.TimeoutExpired:
                 message = f"`ray {args[0]}` did not finish in {timeout:.0f} s\n{self.diagnostics()}"
                 raise AssertionError(message) from None
@@ -439,23 +449,38 @@ class Launcher:
             logs += [
                 session / "session_latest" / "logs" / name for name in ("monitor.log", "monitor.out", "raylet.err")
             ]
-        return "".join(tail(path) for path in logs)
+        return "".join(excerpt(path) for path in logs)
 
     def check(self, *args: str, timeout: float) -> None:
         done = self.ray(*args, timeout=timeout)
         assert done.returncode == 0, f"`ray {' '.join(args)}` exited {done.returncode}\n{self.diagnostics()}"
 
 
-def wait_for_worker(launcher: Launcher, *, timeout_s: float = 120) -> None:
-    """Wait until the head's autoscaler has brought up the worker (its raylet has a session folder)."""
-    worker = launcher.machine.home / "worker-tmp"
+def wait_for_worker(launcher: Launcher, cluster_name: str, *, timeout_s: float = 180) -> None:
+    """Wait until the head's autoscaler reports the worker set up and its Ray started."""
+    state = launcher.machine.home / "tmp" / "ray" / f"cluster-{cluster_name}.state"  # the local provider's record
+    deadline, status = time.monotonic() + timeout_s, None
+    while time.monotonic() < deadline:
+        with suppress(OSError, ValueError, KeyError):
+            status = json.loads(state.read_text())[WORKER_IP]["tags"]["ray-node-status"]
+            if status == "up-to-date":
+                return
+            assert status != "update-failed", f"the worker's setup failed\n{launcher.diagnostics()}"
+        time.sleep(1)
+    raise AssertionError(
+        f"the worker did not join within {timeout_s:.0f} s of `ray up` (status {status})\n{launcher.diagnostics()}"
+    )
+
+
+def wait_for_mlflow(launcher: Launcher, uri: str, *, timeout_s: float = 120) -> None:
+    """Wait until the head's MLflow server answers (``ray up`` returns while it is still starting)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        with suppress(psutil.Error):
-            if any(p.name() == "raylet" and str(worker) in " ".join(p.cmdline()) for p in launcher.machine.processes()):
+        with suppress(OSError), urllib.request.urlopen(f"{uri}/health", timeout=5) as response:
+            if response.status == 200:
                 return
         time.sleep(1)
-    raise AssertionError(f"no worker joined within {timeout_s:.0f} s of `ray up`\n{launcher.diagnostics()}")
+    raise AssertionError(f"MLflow on the head did not answer within {timeout_s:.0f} s\n{launcher.diagnostics()}")
 
 
 def remove_control_sockets(cluster_name: str, users: tuple[str, ...]) -> None:
@@ -506,7 +531,8 @@ def test_ray_up_submit_down_runs_the_sweep_on_both_nodes_and_leaves_nothing_runn
             launcher.check("up", "-y", "--no-config-cache", str(config), timeout=300)
             server_pid = int((machine.home / "mlflow" / "server.pid").read_text())
             assert psutil.pid_exists(server_pid), launcher.diagnostics()
-            wait_for_worker(launcher)
+            wait_for_mlflow(launcher, uri)
+            wait_for_worker(launcher, name)
             launcher.check(
                 "submit",
                 str(config),
