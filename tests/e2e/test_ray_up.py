@@ -14,8 +14,8 @@ Both nodes run as one user on one host, so ``ray stop`` on either would stop bot
 ``ray stop`` is left out, and ``ray down`` (which runs ``ray stop`` on the head) stops the worker's
 raylet too. A ``ray stop`` of the throw-away user cannot touch anyone else's Ray. The test never
 runs ``ray stop`` itself; it stops what is left by the user's uid and by process id. When the
-worker's setup fails (on a loaded host its raylet can miss its dashboard agent's deadline), the
-test does what cluster/README.md says and runs ``ray up`` once more.
+head's or the worker's start fails (on a loaded host a raylet can miss one of Ray's fixed start-up
+deadlines), the test does what cluster/README.md says and runs ``ray up`` again (three tries).
 
 The user's Python: the venv's interpreter may live where the user cannot read (pyenv under
 ``/root``); then the test links the interpreter's files into the home (hard links, no copies of
@@ -70,6 +70,8 @@ QUIET_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "MLFLOW_DISABLE_TELEMETRY": "true",
 NODE_NICENESS = -10
 """The nodes' priority (sshd's, inherited by every session): a raylet aborts when its dashboard
 agent has not started within Ray's fixed deadline, which a host shared with other work misses."""
+UP_ATTEMPTS = 3
+"""``ray up`` runs until head and worker are up, as cluster/README.md advises after a failed start."""
 NODE_SIZES = f"--num-cpus=1 --memory={2 * 1024**3} --object-store-memory={300 * 1024**2}"
 """Each node's share of this host (by default each would claim all of it)."""
 
@@ -224,7 +226,7 @@ def _user_venv(user: pwd.struct_passwd) -> dict[str, str]:
         path = venv / "bin" / name
         path.write_text(f"#!{venv}/bin/python\nimport sys\nfrom {module} import {attribute}\nsys.exit({attribute}())\n")
         path.chmod(0o755)
-    _as_user(user, [str(venv / "bin" / "python"), "-c", "import ray, mlflow, torch, confx.pipeline.cli"], env)
+    _as_user(user, [str(venv / "bin" / "python"), "-c", "import ray, mlflow"], env)
     return env
 
 
@@ -552,11 +554,11 @@ def test_ray_up_submit_down_runs_the_sweep_on_both_nodes_and_leaves_nothing_runn
         os.chown(shared, machine.uid, machine.uid)
         uri = f"http://127.0.0.1:{cluster_ports.mlflow}"
         try:
-            for attempt in (1, 2):  # on a loaded host a raylet can miss its agent's deadline: `ray up` again
-                launcher.check("up", "-y", "--no-config-cache", str(config), timeout=420)
-                if worker_joined(launcher, name):
+            for attempt in range(1, UP_ATTEMPTS + 1):  # a raylet that missed Ray's start-up deadline: `ray up` again
+                up = launcher.ray("up", "-y", "--no-config-cache", str(config), timeout=420)
+                if up.returncode == 0 and worker_joined(launcher, name):
                     break
-                assert attempt == 1, f"the worker's setup failed twice\n{launcher.diagnostics()}"
+                assert attempt < UP_ATTEMPTS, f"`ray up` failed {UP_ATTEMPTS} times\n{launcher.diagnostics()}"
             server_pid = int((machine.home / "mlflow" / "server.pid").read_text())
             assert psutil.pid_exists(server_pid), launcher.diagnostics()
             wait_for_mlflow(launcher, uri)
