@@ -64,7 +64,9 @@ def rl_outcome(problem: Problem, seed: int, epochs: int, cache: Path | None) -> 
             data = np.load(path)
             design = data["design"] if data["design"].size else None
             curve = [tuple(row) for row in data["curve"].tolist()]
-            return RLOutcome(design, float(data["objective"]), float(data["used"]), episodes, curve), float(data["wall"])
+            return RLOutcome(design, float(data["objective"]), float(data["used"]), episodes, curve), float(
+                data["wall"]
+            )
     start = time.perf_counter()
     outcome = run_rl_stage(problem, episodes=episodes, seed=seed, settings=ConfuciuXSettings().rl)
     wall = time.perf_counter() - start
@@ -90,7 +92,9 @@ def confuciux_pair(
         copy_problem = copy.deepcopy(problem)
         settings = ConfuciuXSettings(use_ray=False, release_layer_order=name == "release").ga
         start = time.perf_counter()
-        result = finish_with_ga(BestTracker(copy_problem), outcome, seed=seed, generations=generations, settings=settings)
+        result = finish_with_ga(
+            BestTracker(copy_problem), outcome, seed=seed, generations=generations, settings=settings
+        )
         results[name] = (result, copy_problem, rl_wall + time.perf_counter() - start)
     return results
 
@@ -115,7 +119,9 @@ def main() -> None:
         import torch
 
         torch.set_num_threads(1)
-    models = sorted(builtin_networks(), key=lambda name: load_network(name).n_layers) if args.all_networks else args.models
+    models = (
+        sorted(builtin_networks(), key=lambda name: load_network(name).n_layers) if args.all_networks else args.models
+    )
 
     rows = []
     for model in models:

@@ -34,7 +34,7 @@ import logging
 import numpy as np
 from numpy.typing import NDArray
 
-from confx.envs.problem import GENE_KTILE, GENE_NUM_PE, MAXIMISED, Evaluation, Problem
+from confx.envs.problem import GENE_KTILE, GENE_NUM_PE, MAXIMISED, Problem
 from confx.pipeline.search.base import BestTracker, Progress, SearchResult
 from confx.pipeline.search.settings import DEFAULT_EPOCHS, ConfuciuXPlusSettings, GAStageSettings
 
@@ -47,9 +47,7 @@ def evaluation_budget(epochs: int) -> int:
     return rl_episodes + (epochs - rl_episodes) * GAStageSettings().population
 
 
-def layer_advantages(
-    problem: Problem, designs: NDArray[np.int64], multiplier: float
-) -> NDArray[np.float64]:
+def layer_advantages(problem: Problem, designs: NDArray[np.int64], multiplier: float) -> NDArray[np.float64]:
     """Per-layer advantages of a batch: each layer's reward z-normalised over the batch.
 
     A layer's reward is its signed objective term (the release's per-step reward) minus

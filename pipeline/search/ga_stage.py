@@ -97,9 +97,7 @@ def mutate_population(
     while index < size and rebuilds > 0:
         rebuilds -= 1
         population[index] = parents[index % len(parents)]
-        if mutate(
-            problem, population[index], budgets_used[index], rng, mutation_range=mutation_range, tries=tries
-        ):
+        if mutate(problem, population[index], budgets_used[index], rng, mutation_range=mutation_range, tries=tries):
             index += 1
     return population
 

@@ -336,9 +336,7 @@ ALGORITHMS: dict[str, AlgorithmSpec] = {
         AlgorithmSpec("ga", "confx.pipeline.search.genetic:search", GASettings, "evaluations"),
         AlgorithmSpec("bo", "confx.pipeline.search.bayes:search", BOSettings, "evaluations"),
         AlgorithmSpec("confuciux", "confx.pipeline.search.confuciux:search", ConfuciuXSettings, "epochs"),
-        AlgorithmSpec(
-            "confuciux-plus", "confx.pipeline.search.confuciux_plus:search", ConfuciuXPlusSettings, "epochs"
-        ),
+        AlgorithmSpec("confuciux-plus", "confx.pipeline.search.confuciux_plus:search", ConfuciuXPlusSettings, "epochs"),
         AlgorithmSpec("reinforce", "confx.pipeline.search.confuciux:search_reinforce", RLSettings, "epochs"),
         AlgorithmSpec("ppo", "confx.pipeline.search.ppo:search", PPOSettings, "epochs"),
     )

@@ -42,7 +42,9 @@ def test_never_exceeds_its_evaluations_or_the_budget(model: str, objective: str,
     assert all(count <= budget for count, _, _ in result.curve)
     assert result.feasible and result.constraint_used <= problem.budget * (1 + 1e-12)
     again = problem.evaluate(result.design, count=False)
-    assert again.feasible[0] and again.objective[0] == result.objective_value and again.used[0] == result.constraint_used
+    assert (
+        again.feasible[0] and again.objective[0] == result.objective_value and again.used[0] == result.constraint_used
+    )
 
 
 def test_the_release_budget_is_the_faithful_confuciux_s() -> None:
