@@ -143,7 +143,11 @@ def main() -> None:
                     assert not result.feasible or result.constraint_used <= problem.budget * (1 + 1e-12)
                     gap = value / best - 1 if problem.sense == "min" else 1 - value / best
                     found[name].append((gap, problem.model_evaluations, problem.cost_model_calls, wall))
-                    print(f"{model} {dataflow} {name} seed {seed}: {gap:+.2%} in {wall:.1f} s", flush=True)
+                    print(
+                        f"{model} {dataflow} {name} seed {seed}: {gap:+.2%}, {problem.model_evaluations:,} "
+                        f"evaluations, {problem.cost_model_calls:,} cost-model calls, {wall:.1f} s",
+                        flush=True,
+                    )
             for name, values in found.items():
                 rows.append((model, dataflow, name, np.asarray(values)))
 
