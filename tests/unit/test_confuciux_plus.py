@@ -5,14 +5,18 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from confx.costmodel.errors import ConfXError
 from confx.envs.problem import build_problem
 from confx.pipeline.search import run_search
 from confx.pipeline.search.confuciux_plus import evaluation_budget, layer_advantages
 from confx.pipeline.search.settings import GAStageSettings
+from confx.pipeline.sweep.config import load_sweep_config
+from confx.pipeline.sweep.plan import plan_trials
 
 
 def test_same_seed_same_result_other_seed_other_search() -> None:
@@ -69,7 +73,8 @@ def test_runs_with_the_exact_solver_unavailable() -> None:
         import sys
         for name in ("confx.pipeline.search.exact", "confx.pipeline.search.pareto", "highspy", "scipy.optimize"):
             sys.modules[name] = None  # any import of these now raises ImportError
-        from confx.envs.problem import build_problem
+        from confx.costmodel.errors import ConfXError
+from confx.envs.problem import build_problem
         from confx.pipeline.search import run_search
         problem = build_problem("resnet18", dataflow="eye")
         result = run_search(problem, "confuciux-plus", seed=2, epochs=30)
@@ -94,3 +99,18 @@ def test_layer_advantages_credit_each_layer_its_own_choice() -> None:
     faster = int(np.argmin(term[:, 3]))
     assert term[0, 3] != term[1, 3] and advantages[faster, 3] > 0 > advantages[1 - faster, 3]
     np.testing.assert_array_equal(np.delete(advantages, 3, axis=1), 0.0)
+
+
+def test_a_sweep_plans_it_with_its_own_settings_and_epochs(tmp_path: Path) -> None:
+    config = tmp_path / "plus.yaml"
+    config.write_text(
+        "name: plus\nnetworks: [resnet18]\ndataflows: [dla, eye]\nseeds: [0, 1]\n"
+        "algorithms:\n  - name: confuciux-plus\n    epochs: 90\n    settings: {lr: [1.0, 3.0], parents: 6}\n"
+    )
+    trials = plan_trials(load_sweep_config(config))
+    assert len(trials) == 2 * 2 * 2 and {t.algorithm for t in trials} == {"confuciux-plus"}
+    assert {t.settings["lr"] for t in trials} == {1.0, 3.0} and {t.epochs for t in trials} == {90}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(config.read_text().replace("parents: 6", "population: 6"))
+    with pytest.raises(ConfXError, match="unknown confuciux-plus setting 'population'"):
+        load_sweep_config(bad)
