@@ -81,23 +81,26 @@ def mutate_population(
     *,
     mutation_range: float,
     tries: int,
+    rebuild: bool = True,
 ) -> NDArray[np.int64]:
     """A new population of ``size``: individual i from parent ``i mod len(parents)``, mutated.
 
-    As the release does, an individual whose tries all failed is rebuilt from its parent
-    and mutated again, until every individual has a kept mutation or ``2 x size``
-    rebuilds were made; the rest stay plain copies of their parents.
+    With ``rebuild`` (the release's loop), an individual whose tries all failed is rebuilt
+    from its parent and mutated again, until every individual has a kept mutation or
+    ``2 x size`` rebuilds were made; the rest stay plain copies of their parents. Without
+    it every individual gets one round of tries.
 
     Args:
         parents: Parent designs (n_parents, n_layers, n_genes), best first.
         budgets_used: The constraint each individual's mutations start from, shape (size,).
     """
     population = parents[np.arange(size) % len(parents)].copy()
-    index, rebuilds = 0, 2 * size
+    index, rebuilds = 0, 2 * size if rebuild else size
     while index < size and rebuilds > 0:
         rebuilds -= 1
         population[index] = parents[index % len(parents)]
-        if mutate(problem, population[index], budgets_used[index], rng, mutation_range=mutation_range, tries=tries):
+        kept = mutate(problem, population[index], budgets_used[index], rng, mutation_range=mutation_range, tries=tries)
+        if kept or not rebuild:
             index += 1
     return population
 
@@ -157,6 +160,7 @@ def run_ga_stage(
             rng,
             mutation_range=mutation_range,
             tries=settings.mutation_tries,
+            rebuild=settings.rebuild_unmutated,
         )
         self_crossover(population, rng, rate=settings.crossover_rate)
         population[0] = parents[0]

@@ -146,6 +146,8 @@ class GAStageSettings:
         mutation_range: Mutation step as a fraction of half a gene's maximum;
             None uses the problem's budget level ``mul`` (the release's choice).
         mutation_tries: Mutation attempts per individual.
+        rebuild_unmutated: Rebuild and mutate again an individual none of whose tries fit the
+            budget (the release's loop, at most 2 x population rebuilds per generation).
         crossover_rate: Probability of swapping one gene between two layers.
         release_layer_order: Reproduce the release's layer-order bug (a scrambled seed, the
             RL best's fitness for every first individual, budgets read from the sorted
@@ -159,6 +161,7 @@ class GAStageSettings:
     parents: int = 8
     mutation_range: float | None = None
     mutation_tries: int = 3
+    rebuild_unmutated: bool = True
     crossover_rate: float = 0.2
     release_layer_order: bool = False
     use_ray: bool = True

@@ -31,6 +31,11 @@ def test_without_budget_left_the_rebuilds_stop_and_copies_remain() -> None:
         problem, parent[None], np.full(6, used), 6, np.random.default_rng(1), mutation_range=0.5, tries=3
     )
     assert (problem.evaluate(population, count=False).used <= problem.budget * (1 + 1e-12)).all()
+    # Without the release's loop: one round of tries each, so nothing gets rebuilt.
+    once = mutate_population(
+        problem, parent[None], np.full(6, used), 6, np.random.default_rng(1), mutation_range=0.5, tries=3, rebuild=False
+    )
+    assert (problem.evaluate(once, count=False).used <= problem.budget * (1 + 1e-12)).all()
 
 
 def run(problem, seed_design, *, release: bool, seed: int = 0) -> BestTracker:
