@@ -178,15 +178,17 @@ def evaluate_points(
     else:
         depthwise = dims[:, 6] == DEPTHWISE
         parts = [(~depthwise, mapping), (depthwise, depthwise_mapping(mapping))]
-    out = {f.name: np.zeros(n, dtype=np.float64 if f.name in _FLOAT_OUTPUTS else np.int64) for f in fields(CostResult)}
+    out: dict[str, NDArray] = {
+        f.name: np.zeros(n, dtype=np.float64 if f.name in _FLOAT_OUTPUTS else np.int64) for f in fields(CostResult)
+    }
     out["valid"] = np.zeros(n, dtype=bool)
     for m, name in parts:
         if not m.any():
             continue
         part_options = LayerOptions(*(getattr(options, f.name)[m] for f in fields(options)))
         part_knobs = {key: value[m] for key, value in knobs.items()}
-        result = evaluate_mapped_trusted(dims[m], name if name in TEMPLATES else conv_block(name), num_pe[m],
-                                         ktile[m], part_options, part_knobs)  # fmt: skip
+        block = name if name in TEMPLATES else conv_block(name)
+        result = evaluate_mapped_trusted(dims[m], block, num_pe[m], ktile[m], part_options, part_knobs)
         for key in out:
             out[key][m] = getattr(result, key)
     return CostResult(**out)
