@@ -95,10 +95,10 @@ def _pg_bin(name: str) -> str:
 
 @contextmanager
 def postgres_cluster(work_dir: Path) -> Iterator[str]:
-    """A throw-away PostgreSQL cluster on 127.0.0.1 with one database; yields its SQLAlchemy URI.
+    """A throw-away PostgreSQL cluster with one database, on a Unix socket only; yields its SQLAlchemy URI.
 
     ``initdb`` and the server run as the ``postgres`` user when this process is root.
-    Authentication is ``trust`` on loopback only: a test cluster, never a template for production.
+    Authentication is ``trust`` on the socket: a test cluster, never a template for production.
     """
     owner = "postgres" if os.geteuid() == 0 else None
     folder = Path(tempfile.mkdtemp(prefix="confx-pg-")) if owner else work_dir / "postgres"
@@ -115,7 +115,8 @@ def postgres_cluster(work_dir: Path) -> Iterator[str]:
         stderr=subprocess.STDOUT,
         **_owner_kwargs(owner),  # type: ignore[arg-type]
     )
-    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off"
+    # No TCP: the server listens on a Unix socket in its folder only, as the cluster head's does.
+    options = f"-p {port} -k {folder} -c listen_addresses= -c max_connections=200 -c fsync=off"
     server = subprocess.Popen(
         [_pg_bin("postgres"), "-D", str(data), *options.split()],
         cwd=folder,
@@ -126,21 +127,21 @@ def postgres_cluster(work_dir: Path) -> Iterator[str]:
         **_owner_kwargs(owner),  # type: ignore[arg-type]
     )
     try:
-        _wait_for(lambda: _pg_ready(port), server, log, what="PostgreSQL")
+        _wait_for(lambda: _pg_ready(folder, port), server, log, what="PostgreSQL")
         subprocess.run(
-            [_pg_bin("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", PG_USER, PG_DATABASE],
+            [_pg_bin("createdb"), "-h", str(folder), "-p", str(port), "-U", PG_USER, PG_DATABASE],
             check=True,
             stdout=subprocess.DEVNULL,
         )
-        yield f"postgresql://{PG_USER}@127.0.0.1:{port}/{PG_DATABASE}"
+        yield f"postgresql://{PG_USER}@/{PG_DATABASE}?host={folder}&port={port}"
     finally:
         _stop(server, first=signal.SIGINT, grace_s=30)  # SIGINT: PostgreSQL's "fast" shutdown
         if owner:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def _pg_ready(port: int) -> bool:
-    command = [_pg_bin("pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(port)]
+def _pg_ready(socket_folder: Path, port: int) -> bool:
+    command = [_pg_bin("pg_isready"), "-q", "-h", str(socket_folder), "-p", str(port)]
     return subprocess.run(command, check=False).returncode == 0
 
 
