@@ -13,7 +13,8 @@ PostgreSQL refuses to run as root: as root, the cluster runs as the ``postgres``
 a folder of its own under the system temporary folder (the pytest folder is not traversable by
 other users); otherwise in ``--work-dir``. Every process started here is stopped by its pid.
 
-Usage: python benchmarks/mlflow_load.py [--runs 5000] [--processes 4] [--backends postgresql sqlite]
+Usage: python benchmarks/mlflow_load.py [--runs 5000] [--processes 4] [--backends postgresql sqlite sqlite-file]
+    [--side-by-side]
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import time
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -49,7 +50,7 @@ QUIET_ENV = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true", "MLFLOW
 PG_DATABASE = "mlflow"
 PG_USER = "confx"
 SERVER_WORKERS = {"postgresql": 2, "sqlite": 1}
-"""Server processes: PostgreSQL takes concurrent writers; SQLite has one writer at a time (as the cluster configs run it)."""
+"""Server processes: PostgreSQL takes concurrent writers; SQLite one at a time (as the cluster configs run it)."""
 
 
 def free_port() -> int:
@@ -371,7 +372,9 @@ def run_load(backend: str, folder: Path, *, n_runs: int, n_processes: int) -> Lo
 
 
 def _load_and_check(backend: str, uri: str, *, n_runs: int, n_processes: int) -> LoadResult:
-    experiment_id, parent, seconds = log_concurrently(uri, n_runs=n_runs, n_processes=n_processes, sweep=f"load-{backend}")
+    experiment_id, parent, seconds = log_concurrently(
+        uri, n_runs=n_runs, n_processes=n_processes, sweep=f"load-{backend}"
+    )
     problems = check_runs(child_runs(uri, experiment_id, parent), n_runs)
     return LoadResult(backend, n_runs, n_processes, seconds, problems)
 
@@ -381,13 +384,26 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5000, help="child runs to log per backend")
     parser.add_argument("--processes", type=int, default=4, help="concurrent logging processes")
     parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=["postgresql", "sqlite"])
+    parser.add_argument(
+        "--side-by-side",
+        action="store_true",
+        help="load the backends at the same time, so that both see the same machine load (a shared host)",
+    )
     parser.add_argument("--work-dir", type=Path, default=None, help="where stores and logs go (default: a temp folder)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="confx-mlflow-load-") as scratch:
         folder = args.work_dir or Path(scratch)
-        results = [run_load(b, folder, n_runs=args.runs, n_processes=args.processes) for b in args.backends]
+        workers = len(args.backends) if args.side_by_side else 1
+        with ThreadPoolExecutor(workers) as backends:
+            loads = [
+                backends.submit(run_load, b, folder, n_runs=args.runs, n_processes=args.processes)
+                for b in args.backends
+            ]
+            results = [load.result() for load in loads]
     baseline = results[0]
-    print(f"{'backend':<11} {'runs':>6} {'procs':>5} {'seconds':>8} {'runs/s':>7} {'vs ' + baseline.backend:>14}  check")
+    print(
+        f"{'backend':<11} {'runs':>6} {'procs':>5} {'seconds':>8} {'runs/s':>7} {'vs ' + baseline.backend:>14}  check"
+    )
     for result in results:
         ratio = result.runs_per_s / baseline.runs_per_s
         check = "every run once, params and metrics ok" if not result.problems else "; ".join(result.problems[:5])
