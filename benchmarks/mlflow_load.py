@@ -1,7 +1,8 @@
 """Load test of the tracking path: many runs logged at once from several processes to one MLflow server.
 
 For each backend (a PostgreSQL cluster this script starts, and an SQLite file), it starts an
-``mlflow server`` on 127.0.0.1 with its own port and artifact root, opens one sweep parent run,
+``mlflow server`` on 127.0.0.1 with its own port and artifact root (``sqlite-file``: no server,
+the processes write the file, as a laptop sweep's trials do), opens one sweep parent run,
 then logs ``--runs`` child runs from ``--processes`` processes through the sweep's own calls
 (:func:`~confx.pipeline.results.tracking.start_trial_run` then
 :func:`~confx.pipeline.results.tracking.log_trial`, params and metric histories included). It
