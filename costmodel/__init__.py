@@ -9,14 +9,18 @@ from confx.costmodel.evaluate import (
     CostResult,
     evaluate,
 )
+from confx.costmodel.mapped import HARDWARE_COLUMNS, MappedResult, evaluate_mapped
 
 __all__ = [
     "COST_MODEL_VERSION",
     "DATAFLOWS",
+    "HARDWARE_COLUMNS",
     "LAYER_COLUMNS",
     "OUTPUT_COLUMNS",
     "ConfXError",
     "CostResult",
     "LayerTableError",
+    "MappedResult",
     "evaluate",
+    "evaluate_mapped",
 ]

@@ -292,28 +292,61 @@ def build_levels(template: str, layer: dict[str, IntArray], P: IntArray, B: IntA
 # --- per-case traffic and work (spec 2.6) -------------------------------------------------------------
 
 
-def _fold_multiplicities(level: Level, case: tuple[State, ...]) -> tuple[IntArray, IntArray, IntArray]:
+def _spatial_flags(
+    level: Level, case: tuple[State, ...], variables: tuple[str, ...], *, every_spatial: bool = False
+) -> tuple[BoolArray, BoolArray] | None:
+    """MAESTRO's spatial state of one tensor: (at a spatial edge, with an edge-edge unit), or None.
+
+    A tensor is spatially mapped through its coupled dims whose first map is a SpatialMap
+    (MAESTRO's FindDirective); it is at an edge when any of them is, and the edge-edge flag
+    is the last such dim's. The MAC count also looks at every SpatialMap of the level.
+    With one spatial map per level this is that map's state.
+    """
+    first: dict[str, int] = {}
+    for i, d in enumerate(level.directives):
+        first.setdefault(d.var, i)
+    indices = [first[v] for v in variables if v in first and level.directives[first[v]].spatial]
+    if every_spatial:
+        indices += [i for i, d in enumerate(level.directives) if d.spatial]
+    if not indices:
+        return None
+    edge = np.zeros(level.n_units.shape, dtype=bool)
+    for i in indices:
+        edge = edge | case[i].is_edge
+    return edge, case[indices[-1]].edge_pe
+
+
+def _fold_multiplicities(
+    level: Level, flags: tuple[BoolArray, BoolArray] | None
+) -> tuple[IntArray, IntArray, IntArray]:
     """How many first, regular and edge-PE sub-units a case has (spec 2.6)."""
     shape = level.n_units.shape
     one = np.ones(shape, dtype=np.int64)
-    fs = level.first_spatial
-    if fs is None:
+    if flags is None:
         return one, np.zeros(shape, dtype=np.int64), np.zeros(shape, dtype=np.int64)
-    state = case[fs]
-    edge = state.is_edge
+    edge, edge_pe = flags
     wide = edge & (level.edge_units > 1)
-    ee = np.where(wide, state.edge_pe.astype(np.int64), 0)
+    ee = np.where(wide, edge_pe.astype(np.int64), 0)
     regular = np.where(edge, np.where(wide, np.maximum(level.edge_units - 1 - ee, 0), 0), level.n_units - 1)
     return one, regular, ee
 
 
-def _first_unit_factor(level: Level, d: Directive, state: State, tile: Tile) -> IntArray:
+def _narrow_edge_pe(level: Level, flags: tuple[BoolArray, BoolArray] | None) -> BoolArray:
+    """The first unit takes its edge-edge tile: a one-unit spatial edge whose unit is an edge-edge one."""
+    if flags is None:
+        return np.zeros(level.n_units.shape, dtype=bool)
+    edge, edge_pe = flags
+    return edge & edge_pe & (level.edge_units == 1)
+
+
+def _first_unit_factor(level: Level, d: Directive, state: State, tile: Tile, narrow: BoolArray) -> IntArray:
     """Spatial factor of the first unit for egress and partial sums."""
-    narrow_edge = (level.edge_units == 1) & state.is_edge
-    edge_value = tile.mapped_edge
-    if state.position == EDGE and d.var in OVERLAP:
-        edge_value = level.tiles[d.var].mapped_edge  # quirk: input extent instead of output extent
-    return np.where(narrow_edge, edge_value, tile.mapped)
+    if state.position == STEADY:
+        return tile.mapped
+    if state.position == EDGE:
+        edge_value = level.tiles[d.var].mapped_edge if d.var in OVERLAP else tile.mapped_edge
+        return np.where(level.edge_units == 1, edge_value, tile.mapped)  # quirk: input extent at the edge
+    return np.where(state.is_edge & narrow, tile.mapped_edge, tile.mapped)
 
 
 def _temporal_factor(state: State, tile: Tile) -> IntArray:
@@ -328,8 +361,10 @@ def _egress(level: Level, case: tuple[State, ...]) -> IntArray:
     """Output elements sent up (L1 -> L2) in one occurrence of ``case``."""
     outputs = set(level.tensors["output"])
     coupled = [i for i, d in enumerate(level.directives) if d.var in outputs]
-    first, regular, edge_pe = _fold_multiplicities(level, case)
-    spread = any(level.directives[i].spatial for i in coupled)
+    flags = _spatial_flags(level, case, level.tensors["output"])
+    first, regular, edge_pe = _fold_multiplicities(level, flags)
+    narrow = _narrow_edge_pe(level, flags)
+    spread = flags is not None
     products: list[Any] = [1, 1, 1]
     for i in coupled:
         d, state = level.directives[i], case[i]
@@ -339,7 +374,7 @@ def _egress(level: Level, case: tuple[State, ...]) -> IntArray:
             products = [p * factor for p in products]
         else:
             products = [
-                products[0] * _first_unit_factor(level, d, state, tile),
+                products[0] * _first_unit_factor(level, d, state, tile, narrow),
                 products[1] * tile.unique,
                 products[2] * tile.unique_edge,
             ]
@@ -351,20 +386,26 @@ def _egress(level: Level, case: tuple[State, ...]) -> IntArray:
 def _work(level: Level, case: tuple[State, ...]) -> tuple[IntArray, IntArray]:
     """Critical-path partial sums of the first unit, and MACs of all active units, per occurrence."""
     outputs = set(level.tensors["output"])
+    psum_flags = _spatial_flags(level, case, level.tensors["output"])
+    mac_flags = _spatial_flags(level, case, level.tensors["output"], every_spatial=True)
+    psum_narrow, mac_narrow = _narrow_edge_pe(level, psum_flags), _narrow_edge_pe(level, mac_flags)
+    psums: Any = 1
     products: list[Any] = [1, 1, 1]
     for d, state in zip(level.directives, case, strict=True):
         tile = level.out_tile(d.var) if d.var in outputs else level.tiles[d.var]
         if not d.spatial:
             factor = _temporal_factor(state, tile)
+            psums = psums * factor
             products = [p * factor for p in products]
         else:
+            psums = psums * _first_unit_factor(level, d, state, tile, psum_narrow)
             products = [
-                products[0] * _first_unit_factor(level, d, state, tile),
+                products[0] * _first_unit_factor(level, d, state, tile, mac_narrow),
                 products[1] * tile.mapped,
                 products[2] * tile.mapped_edge,
             ]
-    first, regular, edge_pe = _fold_multiplicities(level, case)
-    return products[0], first * products[0] + regular * products[1] + edge_pe * products[2]
+    first, regular, edge_pe = _fold_multiplicities(level, mac_flags)
+    return psums, first * products[0] + regular * products[1] + edge_pe * products[2]
 
 
 def _ingress(level: Level, case: tuple[State, ...], tensor: str) -> IntArray | int:
@@ -381,8 +422,10 @@ def _ingress(level: Level, case: tuple[State, ...], tensor: str) -> IntArray | i
         for i in coupled:
             if i > changing:
                 reinit = reinit | ~case[i].unrolled
-    first, regular, edge_pe = _fold_multiplicities(level, case)
-    spread = any(level.directives[i].spatial for i in coupled)
+    flags = _spatial_flags(level, case, level.tensors[tensor])
+    first, regular, edge_pe = _fold_multiplicities(level, flags)
+    narrow_edge_pe = _narrow_edge_pe(level, flags)
+    spread = flags is not None
     products: list[Any] = [1, 1, 1]
     for i in coupled:
         d, state = level.directives[i], case[i]
@@ -402,7 +445,6 @@ def _ingress(level: Level, case: tuple[State, ...], tensor: str) -> IntArray | i
             reuse = ~reinit
         else:
             reuse = np.full(shape, state.position == INIT and i > changing)
-        narrow_edge_pe = (level.edge_units == 1) & state.edge_pe
         products = [
             products[0] * np.where(narrow_edge_pe, tile.mapped_edge, tile.mapped),
             products[1] * np.where(reuse, tile.unique, tile.mapped),

@@ -15,8 +15,15 @@ design points: per iteration case, a NoC transfer of n elements costs
 ``ceil(partial sums / simd_lanes)`` and at an upper level the slowest sub-cluster
 variant's run time; the top level also waits for the off-chip transfers.
 
-Cases are a short Python loop; every quantity inside it is a numpy array over the N
-points, so a batch costs the same number of numpy operations as one point. MAESTRO's
+MAESTRO's bookkeeping is per dimension, and that shows on unusual mappings: a dim mapped
+twice in one cluster (``rs``) takes its last map's iteration state and tile sizes; a
+tensor's spatial edge is that of its own spatially mapped dims (``eye`` has two SpatialMaps
+inside its cluster); the buffers are sized over every case MAESTRO visits, in its own case
+order, until the first one with work.
+
+Cases are a short Python loop; every quantity inside it is a numpy array. The structural
+part (tiles, cases, traffic) runs once per distinct layer/P/constants structure, the delays
+per point, so a batch costs the same number of numpy operations as one point. MAESTRO's
 failures are data: a point where the binary crashes (SIGFPE), rejects the mapping or
 prints run time 0 comes back ``valid=False`` with a reason code.
 """
@@ -60,8 +67,10 @@ VALID, REJECTED, CLUSTER_EXCEEDS_PES, MAESTRO_CRASH, RUNTIME_ZERO = 0, 1, 2, 3, 
 """Reason codes of :attr:`GeneralResult.reason`, in the order they are checked."""
 REASONS = ("valid", "rejected_by_parser", "cluster_exceeds_pes", "maestro_crash", "runtime_zero")
 """What each reason code means: a TemporalMap on R/S that does not cover the filter
-(MAESTRO's parser exits); P below the clusters' PE count (SIGFPE in MAESTRO); another
-SIGFPE of the binary; MAESTRO's degenerate output (run time or MACs 0, energy <= 0)."""
+(MAESTRO's parser exits); P below the clusters' PE count (0 sub-clusters: SIGFPE in MAESTRO);
+a top-level case with work whose sub-clusters never compute (MAESTRO divides the off-chip
+requirement by that zero delay: SIGFPE); MAESTRO's degenerate output (run time or MACs 0,
+energy <= 0)."""
 
 
 @dataclass(frozen=True)
@@ -161,7 +170,9 @@ def build_levels(
     strides = {"Y": layer["stride_y"], "X": layer["stride_x"]}
     raw, cluster_sizes = _level_maps(dataflow, layer, knobs)
     total = np.prod(cluster_sizes, axis=0) if cluster_sizes else np.ones_like(num_pe)
-    variables = sorted(set(tensors["input"]) | set(tensors["weight"]))
+    # A dim the block maps but the tensors lack (K of a depthwise layer, size 1) is iterated all the same.
+    mapped_dims = {d.dim.rstrip("'") for d in dataflow.directives if isinstance(d, Map)}
+    variables = sorted(set(tensors["input"]) | set(tensors["weight"]) | mapped_dims)
     levels: list[Level] = []
     for depth, raw_directives in enumerate(raw):
         directives = engine._to_input_coordinates(raw_directives, filters)
@@ -190,16 +201,27 @@ def build_levels(
 
 
 def _make_level(directives: list[Directive], n_units: IntArray, dims: dict[str, IntArray], tensors: dict) -> Level:
-    """A level whose tile tables are keyed by a dim's first directive (MAESTRO's FindDirective)."""
-    firsts: list[Directive] = []
-    seen: set[str] = set()
-    for d in directives:
-        if d.var not in seen:
-            firsts.append(d)
-            seen.add(d.var)
-    level = engine._make_level(firsts, n_units, dims, tensors)
+    """A level whose tile tables are keyed by a dim's last map, as MAESTRO's tables are overwritten.
+
+    Its spatial fold (units active at a spatial edge) is the first SpatialMap's.
+    """
+    last = {d.var: d for d in directives}
+    level = engine._make_level(list(last.values()), n_units, dims, tensors)
     level.directives = directives
+    spatial = [i for i, d in enumerate(directives) if d.spatial]
+    level.first_spatial = spatial[0] if spatial else None
+    if spatial:
+        d = directives[spatial[0]]
+        level.edge_units = engine.spatial_edge_units(d, dims[d.var], n_units)
     return level
+
+
+def _effective(level: Level, case: tuple[State, ...]) -> tuple[State, ...]:
+    """Each map's state as MAESTRO looks it up: by dim, so a dim mapped twice takes its last map's."""
+    last = {d.var: i for i, d in enumerate(level.directives)}
+    if len(last) == len(level.directives):
+        return case
+    return tuple(case[last[d.var]] for d in level.directives)
 
 
 # --- the level analysis with a finite NoC ---------------------------------------------------------
@@ -207,7 +229,12 @@ def _make_level(directives: list[Directive], n_units: IntArray, dims: dict[str, 
 
 @dataclass
 class LevelTotals:
-    """Occurrence-weighted sums of one level's analysis, arrays over the points."""
+    """Occurrence-weighted sums of one level's analysis.
+
+    The traffic and work sums depend on the mapping's structure only (layer, PE count,
+    constants) and are arrays over the distinct structures; ``runtime``, ``peak_bw`` and
+    ``avg_bw`` depend on the NoC and SIMD knobs too and are arrays over the points.
+    """
 
     runtime: IntArray
     macs: IntArray
@@ -220,6 +247,32 @@ class LevelTotals:
     peak_bw: IntArray
     avg_bw: FloatArray
     active: FloatArray
+    l1_leading: IntArray
+    """Cases MAESTRO's first innermost analysis sized its L1 on (1 unless leading cases had no work)."""
+    idle_work: BoolArray
+    """Per point: a top-level case has partial sums but its sub-clusters never compute (run time 0);
+    MAESTRO divides the off-chip requirement by that 0 (SIGFPE)."""
+
+
+def _order(states: list[list[State]], combination: tuple[State, ...]) -> IntArray:
+    """Index of a case in MAESTRO's enumeration (``ConstructIterationStatusTable``), per point.
+
+    MAESTRO lists each map's present states (Init, then Steady and Edge where they occur) and
+    walks the combinations with every digit advanced once before the first step: case 0 is
+    all-Init, case c >= 1 has digit ``((c - 1) // f_i + 1) mod n_i`` for map i, where n_i is
+    its number of states and f_i the product of the later maps' n.
+    """
+    shape = combination[0].count.shape
+    order = np.zeros(shape, dtype=np.int64)
+    stride = np.ones(shape, dtype=np.int64)
+    all_init = np.ones(shape, dtype=bool)
+    for present, state in zip(reversed(states), reversed(combination), strict=True):
+        n = sum((s.count > 0).astype(np.int64) for s in present)
+        j = sum((s.count > 0).astype(np.int64) for s in present if s.position < state.position)
+        order = order + ((j - 1) % n) * stride
+        stride = stride * n
+        all_init &= state.position == INIT
+    return np.where(all_init, 0, order + 1)
 
 
 def _sub_dims(level: Level, case: tuple[State, ...], *, edge_edge: bool) -> dict[str, IntArray]:
@@ -239,16 +292,33 @@ def _sub_dims(level: Level, case: tuple[State, ...], *, edge_edge: bool) -> dict
 
 
 class Analysis:
-    """Runs MAESTRO's level-by-level analysis for a batch of points of one mapping."""
+    """Runs MAESTRO's level-by-level analysis for a batch of points of one mapping.
 
-    def __init__(self, levels: list[Level], hw: Hardware) -> None:
+    Why two sizes. Design points that share a layer, a PE count and the mapping's constants
+    share every tile, iteration case and traffic count; only the delays depend on the NoC
+    and SIMD knobs. The levels are built over the distinct structures (U of them) and
+    ``spread`` (shape (N,), or None when every point is its own structure) takes a
+    structure's value to each point, so a batch of N points costs the structural work of U
+    plus a few array operations over N per iteration case.
+    """
+
+    def __init__(self, levels: list[Level], hw: Hardware, spread: IntArray | None = None) -> None:
         self.levels = levels
         self.hw = hw
+        self.spread = spread
         self._memo: dict[tuple, LevelTotals] = {}
+        self._bw_less_one = hw.noc_bw - 1
+        self._latency_less_one = hw.noc_latency - 1
+
+    def wide(self, values: NDArray[Any]) -> NDArray[Any]:
+        """A per-structure array as a per-point one."""
+        return values if self.spread is None else values[self.spread]
 
     def noc_delay(self, elements: IntArray) -> IntArray:
-        """``L + ceil(n/bw) - 1``: head latency, then one send per bandwidth's worth."""
-        return self.hw.noc_latency + (-(-elements // self.hw.noc_bw)) - 1
+        """``L + ceil(n/bw) - 1`` per point: head latency, then one send per bandwidth's worth."""
+        sends = self.wide(elements) + self._bw_less_one
+        np.floor_divide(sends, self.hw.noc_bw, out=sends)
+        return np.add(sends, self._latency_less_one, out=sends)
 
     def run(self, depth: int = 0, dims: dict[str, IntArray] | None = None) -> LevelTotals:
         level = self.levels[depth]
@@ -259,49 +329,83 @@ class Analysis:
         ]
         zero = np.zeros(level.n_units.shape, dtype=np.int64)
         fzero = np.zeros(level.n_units.shape, dtype=np.float64)
-        t = LevelTotals(zero, zero, zero, zero, zero, zero, zero, zero, zero, fzero, fzero)
-        case0 = tuple(s[0] for s in states)
-        t.case0_input = zero + engine._ingress(level, case0, "input")
-        t.case0_weight = zero + engine._ingress(level, case0, "weight")
-        t.case0_egress = engine._egress(level, case0)
-        off_in = 2 * (t.case0_input + t.case0_weight) // self.hw.offchip_bw // 2
-        off_out = 2 * t.case0_egress // self.hw.offchip_bw // 2
-        n_cases = zero
-        for case in itertools.product(*states):
-            occurrences = np.prod([s.count for s in case], axis=0)
+        points = self.hw.num_pe.shape
+        t = LevelTotals(
+            np.zeros(points, dtype=np.int64), zero, zero, zero, zero, zero, zero, zero,
+            np.zeros(points, dtype=np.int64), np.zeros(points, dtype=np.float64), fzero, zero + 1,
+            np.zeros(points, dtype=bool),
+        )  # fmt: skip
+        cases = []
+        for combination in itertools.product(*states):
+            occurrences = np.prod([s.count for s in combination], axis=0)
             if not occurrences.any():
                 continue
-            out = engine._egress(level, case)
-            t.output_writes = t.output_writes + occurrences * out
+            case = _effective(level, combination)
             psums, macs = engine._work(level, case)
-            weight: IntArray = np.where(psums > 0, occurrences, 0)  # MAESTRO skips cases without partial sums
             loads = {name: zero + engine._ingress(level, case, name) for name in INPUT_TENSORS}
+            cases.append(
+                (case, occurrences, engine._egress(level, case), psums, macs, loads, _order(states, combination))
+            )
+        # MAESTRO sizes the buffers on every case up to the first one with partial sums, in its
+        # own case order: the input buffers add up over those cases, the output keeps the last.
+        never = np.iinfo(np.int64).max
+        first = zero + never
+        for _, occurrences, _, psums, _, _, order in cases:
+            first = np.where((occurrences > 0) & (psums > 0), np.minimum(first, order), first)
+        found = first != never
+        last = np.max([np.where(c[1] > 0, c[6], -1) for c in cases], axis=0)
+        lead = np.where(found, first, last)
+        for _, occurrences, out, _, _, loads, order in cases:
+            leading = (occurrences > 0) & (order <= lead)
+            t.case0_input = t.case0_input + np.where(leading, loads["input"], 0)
+            t.case0_weight = t.case0_weight + np.where(leading, loads["weight"], 0)
+            t.case0_egress = np.where((occurrences > 0) & (order == lead), out, t.case0_egress)
+        if innermost:
+            t.l1_leading = lead + 1
+        if depth == 0:
+            off_in = 2 * self.wide(t.case0_input + t.case0_weight) // self.hw.offchip_bw // 2
+            off_out = 2 * self.wide(t.case0_egress) // self.hw.offchip_bw // 2
+        n_cases = zero
+        for case, occurrences, out, psums, macs, loads, order in cases:
+            t.output_writes = t.output_writes + occurrences * out
+            weight: IntArray = np.where(psums > 0, occurrences, 0)  # MAESTRO skips cases without partial sums
+            if not weight.any():
+                continue  # no point has work in this case: it adds no time, traffic or bandwidth
             ingress = loads["input"] + loads["weight"]
             if innermost:
-                compute = -(-psums // self.hw.simd_lanes)
+                compute = -(-self.wide(psums) // self.hw.simd_lanes)
                 active = self._active_units(level, case).astype(np.float64)
             else:
-                compute, active = self._sub_clusters(depth, case)
+                compute, active, first_leading = self._sub_clusters(depth, case)
+                t.l1_leading = np.where((weight > 0) & (order == first), first_leading, t.l1_leading)
             in_delay, out_delay = self.noc_delay(ingress), self.noc_delay(out)
             if all(s.position == INIT for s in case):
                 cost = compute + in_delay  # the first fill is never hidden
             else:
                 cost = np.maximum(np.maximum(in_delay, compute), out_delay)
+            point_weight = self.wide(weight)
+            working = point_weight > 0
             if depth == 0:
-                cost = np.maximum(np.maximum(off_in, cost), off_out)
-            t.runtime = t.runtime + weight * cost
+                np.maximum(cost, off_in, out=cost)
+                np.maximum(cost, off_out, out=cost)
+                t.idle_work |= working & (compute == 0)
+            np.multiply(cost, point_weight, out=cost)
+            t.runtime += cost
             t.macs = t.macs + weight * macs
             t.read_input = t.read_input + weight * loads["input"]
             t.read_weight = t.read_weight + weight * loads["weight"]
             t.active = t.active + weight * active
             n_cases = n_cases + weight
             busy = np.maximum(compute, 1)
-            traffic = np.maximum(ingress, out)
-            t.peak_bw = np.where(weight > 0, np.maximum(t.peak_bw, traffic // busy), t.peak_bw)
-            t.avg_bw = t.avg_bw + (weight * traffic // busy)
+            traffic = self.wide(np.maximum(ingress, out))
+            np.maximum(t.peak_bw, traffic // busy, out=t.peak_bw, where=working)
+            np.multiply(traffic, point_weight, out=traffic)
+            np.floor_divide(traffic, busy, out=traffic)
+            t.avg_bw += traffic
         with np.errstate(divide="ignore", invalid="ignore"):
             t.active = np.where(n_cases > 0, t.active / n_cases, 0.0)
-            t.avg_bw = np.where(n_cases > 0, t.avg_bw / n_cases, 0.0)
+            point_cases = self.wide(n_cases)
+            t.avg_bw = np.where(point_cases > 0, t.avg_bw / point_cases, 0.0)
         return t
 
     def _active_units(self, level: Level, case: tuple[State, ...]) -> IntArray:
@@ -310,24 +414,27 @@ class Analysis:
             return level.n_units
         return np.where(case[level.first_spatial].is_edge, level.edge_units, level.n_units)
 
-    def _sub_clusters(self, depth: int, case: tuple[State, ...]) -> tuple[IntArray, FloatArray]:
-        """Slowest sub-cluster's run time and the PEs busy below, over the case's variants."""
+    def _sub_clusters(self, depth: int, case: tuple[State, ...]) -> tuple[IntArray, FloatArray, IntArray]:
+        """Slowest sub-cluster's run time, the PEs busy below, and the first variant's L1 case count."""
         level = self.levels[depth]
         if level.first_spatial is None:
             regular = self._inner(depth, case, edge_edge=False)
-            return regular.runtime, regular.active * level.n_units
+            return regular.runtime, regular.active * level.n_units, regular.l1_leading
         state = case[level.first_spatial]
         edge = state.is_edge
         regular = self._inner(depth, case, edge_edge=False)
         count = np.where(edge, level.edge_units, level.n_units).astype(np.float64)
         if not (edge & state.edge_pe).any():
-            return regular.runtime, regular.active * count
+            return regular.runtime, regular.active * count, regular.l1_leading
         odd = self._inner(depth, case, edge_edge=True)
         two = edge & state.edge_pe
         rest = level.edge_units - 1
-        runtime = np.where(two, np.maximum(odd.runtime, np.where(rest > 0, regular.runtime, 0)), regular.runtime)
+        wide_two, wide_rest = self.wide(two), self.wide(rest)
+        runtime = np.where(
+            wide_two, np.maximum(odd.runtime, np.where(wide_rest > 0, regular.runtime, 0)), regular.runtime
+        )
         active = np.where(two, odd.active + np.where(rest > 0, regular.active * rest, 0.0), regular.active * count)
-        return runtime, active
+        return runtime, active, np.where(two, odd.l1_leading, regular.l1_leading)
 
     def _inner(self, depth: int, case: tuple[State, ...], *, edge_edge: bool) -> LevelTotals:
         level = self.levels[depth]
@@ -461,31 +568,6 @@ def _take(hw: Hardware, m: BoolArray) -> Hardware:
     return Hardware(*(getattr(hw, f.name)[m] for f in fields(hw)))
 
 
-_CRASH_SIGNATURES = {
-    # Resnet50_rs.m (rs) and its depthwise copy (ds_rs): SIGFPE unless R mod 3 == 1.
-    "TemporalMap(2,2) K|TemporalMap(4,4) C|TemporalMap(Sz(R),Sz(R)) R|SpatialMap(Sz(R),1) Y|TemporalMap(Sz(S),1) X"
-    "|Cluster(3,P)|SpatialMap(1,1) X|SpatialMap(1,1) S|TemporalMap(Sz(S),Sz(S)) S": "rmod3",
-    "TemporalMap(4,4) C|TemporalMap(Sz(R),Sz(R)) R|SpatialMap(Sz(R),1) Y|TemporalMap(Sz(S),1) X"
-    "|Cluster(3,P)|SpatialMap(1,1) X|SpatialMap(1,1) S|TemporalMap(Sz(S),Sz(S)) S": "rmod3",
-    # vgg16_rs.m (rs_vgg): SIGFPE on every 3x3 layer, the only layers its hard-coded 3s accept.
-    "TemporalMap(2,2) K|TemporalMap(3,3) C|TemporalMap(3,3) R|SpatialMap(3,1) Y|TemporalMap(3,1) X"
-    "|Cluster(3,P)|SpatialMap(1,1) X|SpatialMap(1,1) R|TemporalMap(3,3) S": "always",
-}
-"""Blocks on which the binary divides by zero, keyed by their directives, with the layers affected.
-
-A stop-gap recorded from the binary's runs (``maestro_general.md``, "Failures"), not yet derived
-from its source: these mappings map S (or R) both spatially and temporally inside a cluster of 3.
-"""
-
-
-def _crashes(dataflow: Dataflow, layer: dict[str, IntArray]) -> BoolArray:
-    """Points where MAESTRO 4eb08d1 is known to crash (SIGFPE) on this block."""
-    rule = _CRASH_SIGNATURES.get("|".join(str(d) for d in dataflow.directives))
-    if rule == "rmod3":
-        return layer["R"] % 3 != 1
-    return np.full(layer["R"].shape, rule == "always")
-
-
 def _rejected(dataflow: Dataflow, layer: dict[str, IntArray], knobs: dict[str, IntArray]) -> BoolArray:
     """Points whose layer breaks MAESTRO's parse rule for TemporalMaps on R and S."""
     bad = np.zeros(layer["K"].shape, dtype=bool)
@@ -495,6 +577,22 @@ def _rejected(dataflow: Dataflow, layer: dict[str, IntArray], knobs: dict[str, I
             size, offset = _value(d.size, layer, knobs, shape), _value(d.offset, layer, knobs, shape)
             bad |= (size != offset) | (size != layer[d.dim])
     return bad
+
+
+def _l1_size(level: Level, leading: IntArray) -> IntArray:
+    """Double-buffered per-PE L1: input and weight tiles once per leading case, the output tile once."""
+    volume = {name: np.prod([level.tiles[v].mapped for v in dims], axis=0) for name, dims in level.tensors.items()}
+    return 2 * (leading * (volume["input"] + volume["weight"]) + volume["output"])
+
+
+def _structures(columns: list[IntArray]) -> tuple[IntArray, IntArray | None]:
+    """Indices of the distinct rows of ``columns`` and each point's structure, or None if few repeat."""
+    table = np.ascontiguousarray(np.stack(columns, axis=1))
+    keys = table.view(np.dtype((np.void, table.dtype.itemsize * table.shape[1]))).ravel()
+    _, first, spread = np.unique(keys, return_index=True, return_inverse=True)
+    if 2 * len(first) > len(keys):
+        return np.arange(len(keys)), None  # mostly distinct: the gathers would cost more than they save
+    return first, spread.ravel()
 
 
 def _analyse(
@@ -507,36 +605,48 @@ def _analyse(
     *,
     depthwise: bool,
 ) -> dict[str, NDArray[Any]]:
+    """One batch of points: the structural analysis once per distinct structure, the delays per point."""
+    names = sorted(knobs)
+    first, spread = _structures([*dims[:, :6].T, stride_y, stride_x, hw.num_pe, *(knobs[k] for k in names)])
+    if spread is not None:
+        dims, stride_y, stride_x = dims[first], stride_y[first], stride_x[first]
+        knobs = {k: knobs[k][first] for k in names}
+    num_pe = hw.num_pe[first] if spread is not None else hw.num_pe
+
+    def wide(values: NDArray[Any]) -> NDArray[Any]:
+        return values if spread is None else values[spread]
+
     K, C, Y, X, R, S, _ = dims.T
     layer = {"K": K, "C": C, "Y": Y, "X": X, "R": R, "S": S, "stride_y": stride_y, "stride_x": stride_x}
     reason = np.zeros(len(dims), dtype=np.int64)
     _, sizes = _level_maps(dataflow, layer, knobs)
-    total = np.prod(sizes, axis=0) if sizes else np.ones_like(hw.num_pe)
+    total = np.prod(sizes, axis=0) if sizes else np.ones_like(num_pe)
     # MAESTRO's parser runs first: a rejected mapping never reaches the division by zero.
     reason = np.where(_rejected(dataflow, layer, knobs), REJECTED, reason)
-    reason = np.where((reason == VALID) & (hw.num_pe < total), CLUSTER_EXCEEDS_PES, reason)
-    reason = np.where((reason == VALID) & _crashes(dataflow, layer), MAESTRO_CRASH, reason)
-    levels = build_levels(dataflow, layer, hw.num_pe, knobs, depthwise=depthwise)
-    top = Analysis(levels, hw).run()
+    reason = np.where((reason == VALID) & (num_pe < total), CLUSTER_EXCEEDS_PES, reason)
+    levels = build_levels(dataflow, layer, num_pe, knobs, depthwise=depthwise)
+    top = Analysis(levels, hw, spread).run()
     weight_words = C * R * S if depthwise else K * C * R * S
     l2_traffic = top.read_input + C * Y * X + top.read_weight + weight_words + top.output_writes
     # MAESTRO reports the L1 accesses of a single-level mapping only (a reporting-order quirk).
     l1_traffic = top.read_input + top.read_weight + 4 * top.macs if len(levels) == 1 else np.zeros_like(top.macs)
     energy = hardware.energy_nj(l2_traffic=l2_traffic, l1_traffic=l1_traffic)
-    degenerate = (top.runtime <= 0) | (top.macs <= 0) | ~(energy > 0)
-    reason = np.where((reason == VALID) & degenerate, RUNTIME_ZERO, reason)
+    degenerate = (top.macs <= 0) | ~(energy > 0)
+    reason = np.where((wide(reason) == VALID) & top.idle_work, MAESTRO_CRASH, wide(reason))
+    reason = np.where((reason == VALID) & wide(degenerate), RUNTIME_ZERO, reason)
+    reason = np.where((reason == VALID) & (top.runtime <= 0), RUNTIME_ZERO, reason)
     valid = reason == VALID
-    l1 = np.where(valid, engine._l1_size(levels[-1]), 0)
-    l2 = np.where(valid, 2 * (top.case0_input + top.case0_weight + top.case0_egress), 0)
-    runtime, macs = np.where(valid, top.runtime, 0), np.where(valid, top.macs, 0)
+    l1 = np.where(valid, wide(_l1_size(levels[-1], top.l1_leading)), 0)
+    l2 = np.where(valid, wide(2 * (top.case0_input + top.case0_weight + top.case0_egress)), 0)
+    runtime, macs = np.where(valid, top.runtime, 0), np.where(valid, wide(top.macs), 0)
     nan = np.float64("nan")
-    active = top.active
+    active = wide(top.active)
     return {
         "valid": valid,
         "reason": reason,
         "runtime_cycles": runtime,
         "throughput": np.where(valid, macs / np.maximum(runtime, 1), nan),
-        "energy_nj": np.where(valid, energy, nan),
+        "energy_nj": np.where(valid, wide(energy), nan),
         "area": np.where(valid, area(hw.num_pe, l1, l2, noc_bw=hw.noc_bw, simd_lanes=hw.simd_lanes), nan),
         "power": np.where(valid, power(hw.num_pe, l1, l2, noc_bw=hw.noc_bw, simd_lanes=hw.simd_lanes), nan),
         "l1_bytes": l1,

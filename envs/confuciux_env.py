@@ -2,7 +2,8 @@
 
 One episode assigns a whole model: one step per layer, in an order permuted
 at every reset with the env's own ``np_random``. The action picks grid
-*indices* (P, B and optionally the dataflow) for the current layer; the reward
+*indices* (P, B and optionally the dataflow, NoC bandwidth and SIMD lanes: one head per
+gene of the space) for the current layer; the reward
 is the layer's signed objective value shifted by the lowest such value seen in
 the env's lifetime, so that rewards are >= 0 and grow with better choices.
 Exceeding the area/power budget ends the episode with the release's penalty;
@@ -15,7 +16,8 @@ Configuration keys (one dict, as RLlib's ``env_config``, and/or keyword args):
 
 * ``model`` (required unless ``problem`` is given): built-in network name or CSV path.
 * ``dataflow``, ``objective``, ``constraint``, ``mul``, ``space`` (``"grid"``,
-  ``"integer"`` or an :class:`~envs.space.ActionSpace`), ``choose_dataflow``:
+  ``"integer"`` or an :class:`~envs.space.ActionSpace`, which carries the hardware and any
+  NoC/SIMD decisions), ``choose_dataflow``, ``cap``:
   passed to :func:`envs.problem.build_problem`, whose defaults apply.
 * ``problem``: a prebuilt :class:`~envs.problem.Problem`, shared with the caller
   (its memo and counters see every step); excludes the keys above.
@@ -38,7 +40,7 @@ from confx.envs.registration import register_envs
 
 logger = logging.getLogger(__name__)
 
-PROBLEM_KEYS = ("model", "dataflow", "objective", "constraint", "mul", "space", "choose_dataflow")
+PROBLEM_KEYS = ("model", "dataflow", "objective", "constraint", "mul", "space", "choose_dataflow", "cap")
 """Config keys that define the problem (passed to :func:`build_problem`)."""
 
 INVALID_POINT_REWARD = -1.0

@@ -22,6 +22,7 @@ from confx.costmodel.errors import ConfXError
 
 if TYPE_CHECKING:
     from confx.envs.problem import Problem
+    from confx.envs.space import ActionSpace
     from confx.pipeline.sweep.config import SweepConfig
 
 USAGE_ERROR = 2
@@ -109,6 +110,35 @@ def _int_in(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
+def _mapping(text: str) -> str:
+    """An argparse type: a mapping that loads (template, library style or .m file)."""
+    from confx.costmodel.mapped import mapping_problem
+
+    problem = mapping_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return text
+
+
+def _mapping_list(text: str) -> tuple[str, ...]:
+    """Comma-separated distinct mappings."""
+    names = tuple(v.strip() for v in text.split(",") if v.strip())
+    if not names or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"expected distinct comma-separated mappings, got {text!r}")
+    return tuple(_mapping(name) for name in names)
+
+
+def _positive_float(text: str) -> float:
+    """An argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
 def _unit_float(text: str) -> float:
     """An argparse type: a budget level, a finite number in [0, 1]."""
     try:
@@ -158,14 +188,35 @@ def _problem_from_args(args: argparse.Namespace) -> Problem:
         objective=args.objective,
         constraint=args.constraint,
         mul=args.mul,
-        space=space,
+        space=_hardware_space(args, space),
         layers=network.layers(),
+        cap=args.cap,
+    )
+
+
+def _hardware_space(args: argparse.Namespace, base: ActionSpace) -> ActionSpace:
+    """The space on the hardware the arguments name: a preset, knobs over it, NoC/SIMD decisions, mappings."""
+    import dataclasses
+
+    from confx.costmodel.presets import hardware_preset
+    from confx.envs.space import design_space
+
+    hardware = hardware_preset(args.hardware)
+    fixed = {name: getattr(args, name) for name in ("noc_hops", "noc_hop_latency", "offchip_bw")}
+    hardware = dataclasses.replace(hardware, **{k: v for k, v in fixed.items() if v is not None})
+    return design_space(
+        base,
+        hardware=hardware,
+        noc_bw=args.noc_bw or (),
+        simd_lanes=args.simd_lanes or (),
+        dataflows=tuple(getattr(args, "mappings", None) or ()),
     )
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
     from confx.pipeline.results.search_outputs import write_search
     from confx.pipeline.results.tables import check_output_folder
+    from confx.pipeline.results.units import constraint_unit
     from confx.pipeline.search import run_search
     from confx.pipeline.search.settings import make_settings
 
@@ -182,11 +233,12 @@ def _cmd_search(args: argparse.Namespace) -> int:
         progress=lambda event: print(event["message"], flush=True),
     )
     out = write_search(problem, result, args.out)
+    scale, unit = problem.constraint_scale, constraint_unit(args.constraint, physical=problem.space.physical)
     value = "none feasible" if not result.feasible else f"{result.objective_value:,.6g}"
     print(
         f"{args.algorithm} on {problem.layers.name} ({args.dataflow}, {args.objective} under {args.constraint}, "
         f"mul {args.mul}): objective {value}{' (optimal)' if result.optimal else ''}, "
-        f"{args.constraint} used {result.constraint_used:.6g} of {problem.budget:.6g}, "
+        f"{args.constraint} used {result.constraint_used * scale:.6g} of {problem.budget * scale:.6g} {unit}, "
         f"{problem.model_evaluations:,} model evaluations, {problem.cost_model_calls:,} cost-model calls, "
         f"{result.wall_time_s:.2f} s -> {out}"
     )
@@ -204,6 +256,8 @@ def _cmd_pareto(args: argparse.Namespace) -> int:
 
     check_output_folder(args.out, what="--out")
     network = resolve_network(args.model, Path(args.out) / NETWORKS_FOLDER, input_shape=_input_shape(args))
+    from confx.envs.space import named_space
+
     frame = pareto_front(
         network.model,
         layers=network.layers(),
@@ -211,7 +265,7 @@ def _cmd_pareto(args: argparse.Namespace) -> int:
         objectives=args.objectives,
         constraints=args.constraints,
         muls=args.muls,
-        space=args.space,
+        space=_hardware_space(args, named_space(args.space)),
     )
     paths = write_pareto(frame, args.out)
     print(frame.to_string(index=False))
@@ -332,7 +386,12 @@ def _add_problem_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
     _add_model_arguments(parser)
-    parser.add_argument("--dataflow", default=DEFAULT_DATAFLOW, choices=DATAFLOWS)
+    parser.add_argument(
+        "--dataflow",
+        default=DEFAULT_DATAFLOW,
+        type=_mapping,
+        help=f"mapping: a template ({', '.join(DATAFLOWS)}), a library style (kcp_ws, rs_yp, ...) or a .m file",
+    )
     parser.add_argument("--objective", default=DEFAULT_OBJECTIVE, choices=OBJECTIVES)
     parser.add_argument("--constraint", default=DEFAULT_CONSTRAINT, choices=CONSTRAINTS)
     parser.add_argument("--mul", type=_unit_float, default=DEFAULT_MUL, help=f"budget level in [0, 1] ({DEFAULT_MUL})")
@@ -340,6 +399,29 @@ def _add_problem_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-pe", type=_int_list, help="custom PE values, e.g. 1,2,4,8 (overrides --space)")
     parser.add_argument("--ktile", type=_int_list, help="custom K-tile values, e.g. 1,2,3 (overrides --space)")
     parser.add_argument("--choose-dataflow", action="store_true", help="also choose the dataflow per layer")
+    parser.add_argument(
+        "--mappings",
+        type=_mapping_list,
+        help="mappings each layer chooses from, e.g. dla,kcp_ws,rs_yp (implies --choose-dataflow)",
+    )
+    parser.add_argument(
+        "--cap",
+        type=_positive_float,
+        help="absolute budget in the constraint's unit (area mm^2 on a physical preset, um^2 on release; power mW)",
+    )
+    _add_hardware_arguments(parser)
+
+
+def _add_hardware_arguments(parser: argparse.ArgumentParser) -> None:
+    from confx.costmodel.presets import PRESETS
+
+    parser.add_argument("--hardware", default="release", choices=tuple(PRESETS), help="hardware preset (release)")
+    one_or_more = "one value fixes it, several make it a per-layer decision"
+    parser.add_argument("--noc-bw", type=_int_list, help=f"NoC bandwidth, elements/cycle ({one_or_more})")
+    parser.add_argument("--simd-lanes", type=_int_list, help=f"SIMD lanes per PE ({one_or_more})")
+    parser.add_argument("--noc-hops", type=_int_in(1, COUNT_MAX), help="NoC hops (the preset's)")
+    parser.add_argument("--noc-hop-latency", type=_int_in(0, COUNT_MAX), help="cycles per hop (the preset's)")
+    parser.add_argument("--offchip-bw", type=_int_in(1, COUNT_MAX), help="off-chip elements/cycle (the preset's)")
 
 
 def build_parser() -> _OneLineParser:
@@ -352,7 +434,11 @@ def build_parser() -> _OneLineParser:
     parser.commands = commands.choices
 
     cost = commands.add_parser("cost", help="evaluate a table of design points with the cost model")
-    cost.add_argument("input", help="CSV or Parquet with columns K,C,Y,X,R,S,T,dataflow,num_pe,ktile")
+    cost.add_argument(
+        "input",
+        help="CSV or Parquet with columns K,C,Y,X,R,S,T,dataflow,num_pe,ktile; optionally mapping (a style or a .m "
+        "file) and noc_bw,noc_hops,noc_hop_latency,simd_lanes,offchip_bw (see README, confx cost)",
+    )
     cost.add_argument("output", help="CSV or Parquet file to write (format by extension)")
     cost.set_defaults(run=_cmd_cost)
 
@@ -403,11 +489,18 @@ def build_parser() -> _OneLineParser:
 
     pareto = commands.add_parser("pareto", help="exact optimum as a function of the budget level")
     _add_model_arguments(pareto)
-    pareto.add_argument("--dataflows", nargs="+", choices=DATAFLOWS, default=list(DATAFLOWS))
+    pareto.add_argument(
+        "--dataflows",
+        nargs="+",
+        type=_mapping,
+        default=list(DATAFLOWS),
+        help="templates, library styles or .m files (one front each)",
+    )
     pareto.add_argument("--objectives", nargs="+", choices=OBJECTIVES, default=[DEFAULT_OBJECTIVE])
     pareto.add_argument("--constraints", nargs="+", choices=CONSTRAINTS, default=[DEFAULT_CONSTRAINT])
     pareto.add_argument("--muls", nargs="+", type=_unit_float, default=[round(0.1 * i, 1) for i in range(11)])
     pareto.add_argument("--space", default="grid", choices=("grid", "integer"))
+    _add_hardware_arguments(pareto)
     pareto.add_argument("--out", required=True, help="output folder")
     pareto.set_defaults(run=_cmd_pareto)
 

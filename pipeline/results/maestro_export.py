@@ -3,9 +3,11 @@
 For each layer ConfuciuX writes a mapping file with three constants (``KTileSz`` is the
 buffer action ``ktile``, ``ClusterSz`` the PE count ``num_pe``, ``CTileSz`` is always 1),
 the layer's dimensions and the ``Dataflow { ... }`` block of its dataflow template. A
-depthwise layer (``T = 2``) is a ``DSCONV`` layer and always uses the ``dpt`` template,
-whatever dataflow the design chose. The files we write for plain layers are byte-identical to
-the release's, so they can be fed to the real MAESTRO to cross-check a design.
+depthwise layer (``T = 2``) is a ``DSCONV`` layer and uses the ``dpt`` template under
+every ConfuciuX template (a library style's depthwise twin, ``ds_<style>``, where it has one).
+The NoC and SIMD knobs are MAESTRO flags, not part of the file. The files we write for plain
+layers are byte-identical to the release's, so they can be fed to the real MAESTRO to
+cross-check a design.
 
 Two additions for real networks, where the solution table has them (columns ``stride_y``,
 ``stride_x``, ``groups``, each 1 when absent):
@@ -26,14 +28,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from confx.costmodel import DATAFLOWS
 from confx.costmodel.errors import ConfXError, join_problems
+from confx.costmodel.mapped import depthwise_mapping
+from confx.costmodel.mapping import style_names
 from confx.pipeline.results.tables import write_text
 
 logger = logging.getLogger(__name__)
 
 MAPPING_COLUMNS = ("layer_index", "K", "C", "Y", "X", "R", "S", "T", "dataflow", "num_pe", "ktile")
-DEPTHWISE_TEMPLATE = "dpt"
 LAYER_TYPES = {1: "CONV", 2: "DSCONV"}
 OPTION_DEFAULTS = {"stride_y": 1, "stride_x": 1, "groups": 1}
 """Optional solution columns and the value a missing column (or a null) stands for."""
@@ -71,9 +73,11 @@ def _check_solution(solution: pd.DataFrame) -> None:
     if bad_types:
         problems.append(f"column T has value(s) {bad_types}; use 1 (CONV) or 2 (depthwise DSCONV)")
     conv_dataflows = solution.loc[solution["T"] != 2, "dataflow"]
-    bad_dataflows = sorted(set(conv_dataflows) - set(DATAFLOWS))
+    bad_dataflows = sorted(set(conv_dataflows) - set(style_names()))
     if bad_dataflows:
-        problems.append(f"column dataflow has value(s) {bad_dataflows}; use one of {list(DATAFLOWS)}")
+        problems.append(
+            f"column dataflow has value(s) {bad_dataflows}; use a built-in style ({', '.join(style_names())})"
+        )
     for column in ("num_pe", "ktile"):
         if (solution[column] < 1).any():
             problems.append(f"column {column} has values below 1; PE counts and tile sizes are positive integers")
@@ -86,6 +90,12 @@ def _check_solution(solution: pd.DataFrame) -> None:
             problems.append("column groups does not divide K and C on some rows; a group has K/groups filters")
     if problems:
         raise ConfXError("solution table: " + join_problems(problems))
+
+
+def _template(layer: pd.Series) -> str:
+    """The block a layer runs: its dataflow, or that dataflow's depthwise counterpart on a DSCONV layer."""
+    dataflow = str(layer["dataflow"])
+    return depthwise_mapping(dataflow) if int(layer["T"]) == 2 else dataflow
 
 
 def mapping_text(layer: pd.Series) -> str:
@@ -101,7 +111,7 @@ def mapping_text(layer: pd.Series) -> str:
         comment) for a grouped one.
     """
     layer_type = LAYER_TYPES[int(layer["T"])]
-    template = DEPTHWISE_TEMPLATE if layer_type == "DSCONV" else str(layer["dataflow"])
+    template = _template(layer)
     dims = _written_dims(layer)
     stride_y, stride_x, groups = (_option(layer, name) for name in OPTION_DEFAULTS)
     stride = f"Stride {{ X: {stride_x}, Y: {stride_y} }}\n" if (stride_y, stride_x) != (1, 1) else ""
@@ -133,7 +143,7 @@ def mapping_file_name(layer: pd.Series, *, index_width: int = 3) -> str:
     dims are the ones written (one group's), followed by ``_stride2x2`` (Y x X) and ``_g32``
     for strided and grouped layers.
     """
-    template = DEPTHWISE_TEMPLATE if int(layer["T"]) == 2 else str(layer["dataflow"])
+    template = _template(layer)
     dims = "_".join(f"{dim}{size}" for dim, size in _written_dims(layer).items())
     stride_y, stride_x, groups = (_option(layer, name) for name in OPTION_DEFAULTS)
     options = (f"_stride{stride_y}x{stride_x}" if (stride_y, stride_x) != (1, 1) else "") + (

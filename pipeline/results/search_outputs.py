@@ -10,11 +10,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from confx.costmodel import COST_MODEL_VERSION, DATAFLOWS, LAYER_COLUMNS, OUTPUT_COLUMNS, evaluate
+from confx.costmodel import COST_MODEL_VERSION, LAYER_COLUMNS, OUTPUT_COLUMNS, mapped
 from confx.costmodel.evaluate import LAYER_OPTION_COLUMNS
 from confx.envs.problem import GENE_DATAFLOW, GENE_KTILE, GENE_NUM_PE, Problem
 from confx.pipeline.results.schema import CURVE_COLUMNS
 from confx.pipeline.results.tables import check_output_folder, write_table, write_text
+from confx.pipeline.results.units import constraint_unit
 from confx.pipeline.search.base import SearchResult
 
 _FLOAT_OUTPUTS = ("throughput", "energy_nj", "area", "power")
@@ -27,6 +28,9 @@ def _finite_or_none(value: float) -> float | None:
 def summary_dict(problem: Problem, result: SearchResult) -> dict[str, object]:
     """The summary of a search, as written to ``summary.json``."""
     spec = problem.spec
+    space = problem.space
+    hardware = space.hardware
+    scale = problem.constraint_scale
     return {
         "algorithm": result.algorithm,
         "seed": result.seed,
@@ -37,12 +41,24 @@ def summary_dict(problem: Problem, result: SearchResult) -> dict[str, object]:
         "sense": problem.sense,
         "constraint": spec.constraint,
         "mul": spec.mul,
-        "space": problem.space.name,
-        "choose_dataflow": problem.space.choose_dataflow,
+        "space": space.name,
+        "choose_dataflow": space.choose_dataflow,
+        "dataflows": list(problem.mappings),
+        "hardware": hardware.name,
+        "noc_bw": list(space.noc_bw_values),
+        "simd_lanes": list(space.simd_lane_values),
+        "noc_hops": hardware.noc_hops,
+        "noc_hop_latency": hardware.noc_hop_latency,
+        "offchip_bw": hardware.offchip_bw,
+        "physical": space.physical,
         "objective_value": _finite_or_none(result.objective_value),
         "constraint_used": _finite_or_none(result.constraint_used),
         "budget": problem.budget,
         "constraint_range": list(problem.constraint_range),
+        "constraint_unit": constraint_unit(spec.constraint, physical=space.physical),
+        "constraint_used_reported": _finite_or_none(result.constraint_used * scale),
+        "budget_reported": problem.budget * scale,
+        "cap": spec.cap,
         "feasible": result.feasible,
         "optimal": result.optimal,
         "cost_model_calls": problem.cost_model_calls,
@@ -57,8 +73,9 @@ def solution_frame(problem: Problem, design: np.ndarray | None) -> pd.DataFrame:
     """One row per layer in the network's order: the layer, its action and its costs.
 
     Columns: ``layer_index``, ``layer_name``, ``K C Y X R S T``, ``stride_y, stride_x, groups``,
-    ``dataflow``, ``num_pe``, ``ktile`` and the cost model's outputs (``true_macs`` included),
-    each layer evaluated at its own stride and group count.
+    ``dataflow`` (the mapping's name; depthwise layers run its depthwise counterpart), ``num_pe``,
+    ``ktile``, ``noc_bw``, ``simd_lanes`` and the cost model's outputs (``true_macs`` included; area
+    in MAESTRO's um^2, also as ``area_mm2``), each layer evaluated at its own stride and group count.
     """
     layers = problem.layers
     dims = layers.dims
@@ -71,31 +88,50 @@ def solution_frame(problem: Problem, design: np.ndarray | None) -> pd.DataFrame:
         return _empty_solution(frame)
     codes = design[:, GENE_DATAFLOW] if problem.space.choose_dataflow else np.full(len(dims), problem.dataflow_code)
     # Depthwise layers (T=2) use the depthwise template whatever the dataflow says.
-    frame["dataflow"] = np.asarray(DATAFLOWS)[codes]
+    frame["dataflow"] = np.asarray(problem.mappings, dtype=object)[codes]
     frame["num_pe"] = design[:, GENE_NUM_PE]
     frame["ktile"] = design[:, GENE_KTILE]
-    costs = evaluate(
-        dims,
-        codes,
-        design[:, GENE_NUM_PE],
-        design[:, GENE_KTILE],
-        stride_y=layers.stride_y,
-        stride_x=layers.stride_x,
-        groups=layers.groups,
-    )
-    for name, values in costs.to_dict().items():
+    hardware = problem.hardware_values(design)
+    frame["noc_bw"] = hardware["noc_bw"]
+    frame["simd_lanes"] = hardware["simd_lanes"]
+    knobs = problem.space.hardware
+    costs: dict[str, np.ndarray] = {name: np.zeros(len(dims), dtype=kind) for name, kind in _output_kinds().items()}
+    options = layers.options()
+    for code in np.unique(codes):
+        m = codes == code
+        part = mapped.evaluate_points(
+            dims[m],
+            type(options)(options.stride_y[m], options.stride_x[m], options.groups[m]),
+            problem.mappings[code],
+            design[m, GENE_NUM_PE],
+            design[m, GENE_KTILE],
+            noc_bw=hardware["noc_bw"][m],
+            simd_lanes=hardware["simd_lanes"][m],
+            noc_latency=knobs.noc_hops * knobs.noc_hop_latency,
+            offchip_bw=knobs.offchip_bw,
+        )
+        for name, values in part.to_dict().items():
+            costs[name][m] = values
+    for name, values in costs.items():
         frame[name] = values
+    frame["area_mm2"] = frame["area"] * 1e-6
     return frame
+
+
+def _output_kinds() -> dict[str, type]:
+    return {
+        name: bool if name == "valid" else np.float64 if name in _FLOAT_OUTPUTS else np.int64 for name in OUTPUT_COLUMNS
+    }
 
 
 def _empty_solution(layers: pd.DataFrame) -> pd.DataFrame:
     empty = layers.iloc[0:0].copy()
     empty["dataflow"] = pd.Series(dtype=object)
-    for name in ("num_pe", "ktile"):
+    for name in ("num_pe", "ktile", "noc_bw", "simd_lanes"):
         empty[name] = pd.Series(dtype=np.int64)
-    for name in OUTPUT_COLUMNS:
-        kind = bool if name == "valid" else np.float64 if name in _FLOAT_OUTPUTS else np.int64
+    for name, kind in _output_kinds().items():
         empty[name] = pd.Series(dtype=kind)
+    empty["area_mm2"] = pd.Series(dtype=np.float64)
     return empty
 
 

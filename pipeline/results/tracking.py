@@ -468,8 +468,12 @@ def trial_final_metrics(summary: Mapping[str, object], extra_metrics: Mapping[st
     finals: dict[str, object] = {key: summary[key] for key in FINAL_METRIC_KEYS if key in summary}
     if "constraint" in summary:
         constraint = str(summary["constraint"])
-        finals[constraint_key(constraint, "used")] = summary.get("constraint_used")
-        finals[constraint_key(constraint, "budget")] = summary.get("budget")
+        if summary.get("physical"):  # area in mm^2 on a physical NoC
+            finals[constraint_key(constraint, "used", physical=True)] = summary.get("constraint_used_reported")
+            finals[constraint_key(constraint, "budget", physical=True)] = summary.get("budget_reported")
+        else:
+            finals[constraint_key(constraint, "used")] = summary.get("constraint_used")
+            finals[constraint_key(constraint, "budget")] = summary.get("budget")
     for key, value in extra_metrics.items():
         if key == "optimum" and "objective" in summary:
             finals[f"optimum_{objective_key(str(summary['objective']))}"] = value

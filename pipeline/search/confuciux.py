@@ -22,7 +22,7 @@ from confx.envs.problem import Problem
 from confx.pipeline.search.base import BestTracker, Progress, SearchResult
 from confx.pipeline.search.ga_stage import run_ga_stage
 from confx.pipeline.search.ray_runtime import ensure_ray
-from confx.pipeline.search.settings import DEFAULT_EPOCHS, ConfuciuXSettings, RLSettings
+from confx.pipeline.search.settings import DEFAULT_EPOCHS, ConfuciuXSettings, GAStageSettings, RLSettings
 
 if TYPE_CHECKING:
     from confx.pipeline.reinforce.algorithm import ReinforceConfig
@@ -51,6 +51,7 @@ def env_config(problem: Problem) -> dict:
         "constraint": spec.constraint,
         "mul": spec.mul,
         "space": spec.space,
+        "cap": spec.cap,
     }
 
 
@@ -187,10 +188,29 @@ def search(
     tracker = BestTracker(problem)
     rl_episodes = epochs * 2 // 3
     outcome = run_rl_stage(problem, episodes=rl_episodes, seed=seed, settings=settings.rl, progress=progress)
+    return finish_with_ga(
+        tracker, outcome, seed=seed, generations=epochs - rl_episodes, settings=settings.ga, progress=progress
+    )
+
+
+def finish_with_ga(
+    tracker: BestTracker,
+    outcome: RLOutcome,
+    *,
+    seed: int,
+    generations: int,
+    settings: GAStageSettings = GAStageSettings(),
+    progress: Progress | None = None,
+) -> SearchResult:
+    """ConfuciuX's second stage: the GA seeded with the RL stage's best, for ``generations`` generations.
+
+    Args:
+        tracker: The search's tracker (made before the RL stage, so that its wall time counts).
+    """
+    problem = tracker.problem
     adopt_rl_outcome(tracker, problem, outcome)
     if outcome.design is None:
         return tracker.result("confuciux", seed, note="the RL stage found no design within the budget; GA skipped")
-    generations = epochs - rl_episodes
 
     def report(generation: int) -> None:
         if progress and (generation % 20 == 0 or generation == generations):
@@ -211,7 +231,7 @@ def search(
         generations=generations,
         rng=np.random.default_rng(seed),
         tracker=tracker,
-        settings=settings.ga,
+        settings=settings,
         on_generation=report,
     )
     return tracker.result("confuciux", seed)

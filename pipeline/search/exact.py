@@ -94,7 +94,7 @@ class OptionTable:
     """Every action of the space evaluated on every layer.
 
     Attributes:
-        actions: Action values, int64 shape (n_options, n_genes) (P, B [, dataflow code]).
+        actions: Action values, int64 shape (n_options, n_genes) (P, B [, dataflow, NoC, SIMD codes]).
         valid: Cost-model validity, shape (n_options, n_layers).
         term: Per-layer objective term in natural units, shape (n_options, n_layers).
         weight: Per-layer constraint (area or power), shape (n_options, n_layers).
@@ -132,11 +132,7 @@ class Choice:
 
 def space_actions(problem: Problem) -> NDArray[np.int64]:
     """Every action value of the problem's space, int64 shape (n_options, n_genes)."""
-    space = problem.space
-    genes: list[tuple[int, ...]] = [space.num_pe, space.ktile]
-    if space.choose_dataflow:
-        genes.append(tuple(range(space.n_dataflows)))
-    return np.asarray(list(itertools.product(*genes)), dtype=np.int64)
+    return np.asarray(list(itertools.product(*problem.space.gene_values)), dtype=np.int64)
 
 
 def build_option_table(problem: Problem) -> OptionTable:

@@ -4,8 +4,17 @@ Faithful to the release (spec section 3) except for its layer-order bug: the
 population is seeded and evaluated in the network's own layer order. Every
 individual starts as the seed; each generation keeps the best ``parents``,
 rebuilds the population from them, mutates it within the remaining budget,
-applies self-crossover and puts the best parent back at index 0. P and B may
-leave the grid: any integer within the action space's bounds.
+applies self-crossover and puts the best parent back at index 0. As in the
+release, an individual none of whose mutation tries fit the budget is rebuilt
+from its parent and mutated again (at most ``2 x population`` rebuilds per
+generation). P and B may leave the grid: any integer within the action space's bounds.
+
+``release_layer_order`` reproduces the release's bug instead, for comparison
+with its figures: the seed is the RL best scrambled by a random layer
+permutation (the release evaluates its RL best against the last episode's
+shuffled layer table), every individual starts with the RL best's fitness and
+used constraint, and individual i's mutation budget is that of the i-th best
+individual of the previous generation rather than its parent's.
 
 Imports numpy, ray and the problem only, so Ray workers stay light.
 """
@@ -17,7 +26,7 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import NDArray
 
-from confx.envs.problem import GENE_DATAFLOW, Evaluation, Problem
+from confx.envs.problem import Evaluation, Problem
 from confx.pipeline.search.base import BestTracker
 from confx.pipeline.search.settings import GAStageSettings
 
@@ -30,20 +39,24 @@ def mutate(
     *,
     mutation_range: float,
     tries: int,
-) -> None:
+) -> bool:
     """Mutate one design in place, keeping only changes whose extra constraint fits the budget.
 
     Args:
         individual: Design (n_layers, n_genes), changed in place.
         used: Its summed constraint before mutation.
+
+    Returns:
+        Whether at least one try was kept (a zero step counts, as in the release).
     """
+    kept = False
     low, high = problem.space.gene_bounds
     remaining = problem.budget - used
     for _ in range(tries):
         layer = int(rng.integers(problem.n_layers))
         gene = int(rng.integers(individual.shape[1]))
         old = individual[layer].copy()
-        if gene == GENE_DATAFLOW:
+        if problem.space.categorical[gene]:
             individual[layer, gene] = rng.integers(low[gene], high[gene] + 1)
         else:
             step = int(rng.uniform(-mutation_range, mutation_range) * max(1, high[gene] // 2))
@@ -55,6 +68,41 @@ def mutate(
             individual[layer] = old
         else:
             remaining -= extra
+            kept = True
+    return kept
+
+
+def mutate_population(
+    problem: Problem,
+    parents: NDArray[np.int64],
+    budgets_used: NDArray[np.float64],
+    size: int,
+    rng: np.random.Generator,
+    *,
+    mutation_range: float,
+    tries: int,
+    rebuild: bool = True,
+) -> NDArray[np.int64]:
+    """A new population of ``size``: individual i from parent ``i mod len(parents)``, mutated.
+
+    With ``rebuild`` (the release's loop), an individual whose tries all failed is rebuilt
+    from its parent and mutated again, until every individual has a kept mutation or
+    ``2 x size`` rebuilds were made; the rest stay plain copies of their parents. Without
+    it every individual gets one round of tries.
+
+    Args:
+        parents: Parent designs (n_parents, n_layers, n_genes), best first.
+        budgets_used: The constraint each individual's mutations start from, shape (size,).
+    """
+    population = parents[np.arange(size) % len(parents)].copy()
+    index, rebuilds = 0, 2 * size if rebuild else size
+    while index < size and rebuilds > 0:
+        rebuilds -= 1
+        population[index] = parents[index % len(parents)]
+        kept = mutate(problem, population[index], budgets_used[index], rng, mutation_range=mutation_range, tries=tries)
+        if kept or not rebuild:
+            index += 1
+    return population
 
 
 def self_crossover(population: NDArray[np.int64], rng: np.random.Generator, *, rate: float) -> None:
@@ -91,23 +139,29 @@ def run_ga_stage(
         evaluate = _ray_evaluator(problem, settings) if settings.use_ray else problem.evaluate
     mutation_range = problem.spec.mul if settings.mutation_range is None else settings.mutation_range
     n_parents = min(settings.parents, settings.population)
-    population = np.repeat(np.asarray(seed_design, dtype=np.int64)[None], settings.population, axis=0)
-    seed_eval = problem.evaluate(population[:1], count=False)
+    seed_design = np.asarray(seed_design, dtype=np.int64)
+    seed_eval = problem.evaluate(seed_design[None], count=False)
+    if settings.release_layer_order:
+        seed_design = seed_design[rng.permutation(problem.n_layers)]
+    population = np.repeat(seed_design[None], settings.population, axis=0)
     fitness = np.full(settings.population, problem.fitness(seed_eval)[0])
     used = np.full(settings.population, seed_eval.used[0])
     for generation in range(1, generations + 1):
-        order = np.argsort(fitness, kind="stable")[:n_parents]
-        parents, parent_used = population[order].copy(), used[order]
-        population = parents[np.arange(settings.population) % n_parents].copy()
-        for i, individual in enumerate(population):
-            mutate(
-                problem,
-                individual,
-                parent_used[i % n_parents],
-                rng,
-                mutation_range=mutation_range,
-                tries=settings.mutation_tries,
-            )
+        ranked = np.argsort(fitness, kind="stable")
+        order = ranked[:n_parents]
+        parents = population[order].copy()
+        # The release reads individual i's budget from the i-th best of the last generation.
+        start_used = used[ranked] if settings.release_layer_order else used[order][np.arange(len(fitness)) % n_parents]
+        population = mutate_population(
+            problem,
+            parents,
+            start_used,
+            settings.population,
+            rng,
+            mutation_range=mutation_range,
+            tries=settings.mutation_tries,
+            rebuild=settings.rebuild_unmutated,
+        )
         self_crossover(population, rng, rate=settings.crossover_rate)
         population[0] = parents[0]
         evaluation = evaluate(population)

@@ -146,7 +146,12 @@ class GAStageSettings:
         mutation_range: Mutation step as a fraction of half a gene's maximum;
             None uses the problem's budget level ``mul`` (the release's choice).
         mutation_tries: Mutation attempts per individual.
+        rebuild_unmutated: Rebuild and mutate again an individual none of whose tries fit the
+            budget (the release's loop, at most 2 x population rebuilds per generation).
         crossover_rate: Probability of swapping one gene between two layers.
+        release_layer_order: Reproduce the release's layer-order bug (a scrambled seed, the
+            RL best's fitness for every first individual, budgets read from the sorted
+            population), to compare with the release's figures; off in the faithful search.
         use_ray: Evaluate each generation as Ray tasks (else in-process).
         n_chunks: Ray tasks per generation.
         task_cpus: CPUs each Ray task reserves.
@@ -156,7 +161,9 @@ class GAStageSettings:
     parents: int = 8
     mutation_range: float | None = None
     mutation_tries: int = 3
+    rebuild_unmutated: bool = True
     crossover_rate: float = 0.2
+    release_layer_order: bool = False
     use_ray: bool = True
     n_chunks: int = 4
     task_cpus: float = 0.25
@@ -173,6 +180,39 @@ class ConfuciuXSettings(GAStageSettings, RLSettings):
     @property
     def ga(self) -> GAStageSettings:
         return _project(self, GAStageSettings)
+
+
+@dataclass(frozen=True)
+class ConfuciuXPlusSettings:
+    """Knobs of ConfuciuX+ (``confuciux-plus``), the variant; not the release's.
+
+    Attributes:
+        policy_fraction: Share of the whole-model evaluations spent by the policy stage.
+        episodes_per_update: Designs sampled per policy update (the batch is the baseline).
+        lr: Step size of the policy's logits.
+        temperature: Softmax temperature of the policy.
+        multiplier_rate: Log-step of the budget's multiplier per unit of relative overshoot.
+        parents: Designs kept by the evolution stage (seeded with the policy's best distinct samples).
+        children: Children scored per generation.
+        ktile_rate: Probability that a child moves one K-tile instead of PEs.
+        shrink_rate: Probability that a child takes PEs from one layer only (frees budget on a plateau).
+        grow_rate: Probability that a child spends the parent's unused budget on one layer.
+        max_move: Largest PE transfer as a fraction of the donor layer's PEs.
+        max_ktile_step: Largest K-tile step.
+    """
+
+    policy_fraction: float = 0.5
+    episodes_per_update: int = 32
+    lr: float = 3.0
+    temperature: float = 1.0
+    multiplier_rate: float = 2.0
+    parents: int = 4
+    children: int = 20
+    ktile_rate: float = 0.3
+    shrink_rate: float = 0.2
+    grow_rate: float = 0.2
+    max_move: float = 0.5
+    max_ktile_step: int = 2
 
 
 @dataclass(frozen=True)
@@ -246,6 +286,14 @@ SETTING_RANGES: dict[str, Range] = {
     "crossover_rate": _FRACTION,
     "n_chunks": Range(1, 1024),
     "task_cpus": Range(0, 1024, open_low=True),
+    "policy_fraction": _OPEN_FRACTION,
+    "multiplier_rate": Range(0, 100),
+    "children": _COUNT,
+    "ktile_rate": _FRACTION,
+    "grow_rate": _FRACTION,
+    "shrink_rate": _FRACTION,
+    "max_move": _OPEN_FRACTION,
+    "max_ktile_step": Range(1, 1000),
     "episodes_per_iteration": _COUNT,
     "num_epochs": Range(1, 10**4),
     "minibatch_episodes": _COUNT,
@@ -291,6 +339,7 @@ ALGORITHMS: dict[str, AlgorithmSpec] = {
         AlgorithmSpec("ga", "confx.pipeline.search.genetic:search", GASettings, "evaluations"),
         AlgorithmSpec("bo", "confx.pipeline.search.bayes:search", BOSettings, "evaluations"),
         AlgorithmSpec("confuciux", "confx.pipeline.search.confuciux:search", ConfuciuXSettings, "epochs"),
+        AlgorithmSpec("confuciux-plus", "confx.pipeline.search.confuciux_plus:search", ConfuciuXPlusSettings, "epochs"),
         AlgorithmSpec("reinforce", "confx.pipeline.search.confuciux:search_reinforce", RLSettings, "epochs"),
         AlgorithmSpec("ppo", "confx.pipeline.search.ppo:search", PPOSettings, "epochs"),
     )

@@ -15,7 +15,6 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
-from confx.costmodel import DATAFLOWS
 from confx.costmodel.errors import ConfXError
 from confx.envs.problem import (
     CONSTRAINTS,
@@ -25,6 +24,7 @@ from confx.envs.problem import (
     DEFAULT_OBJECTIVE,
     OBJECTIVES,
 )
+from confx.envs.space import ActionSpace
 from confx.pipeline.search.settings import ALGORITHM_NAMES, DEFAULT_BUDGET, DEFAULT_EPOCHS, setting_problems
 
 COUNT_MAX = 10**9
@@ -177,11 +177,15 @@ class SweepConfig(_Frozen):
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     networks: list[str] = Field(min_length=1)
-    dataflows: list[Literal[DATAFLOWS]] = Field(default_factory=lambda: [DEFAULT_DATAFLOW], min_length=1)  # type: ignore[valid-type]
+    dataflows: list[str] = Field(default_factory=lambda: [DEFAULT_DATAFLOW], min_length=1)
     objectives: list[Literal[OBJECTIVES]] = Field(default_factory=lambda: [DEFAULT_OBJECTIVE], min_length=1)  # type: ignore[valid-type]
     constraints: list[Literal[CONSTRAINTS]] = Field(default_factory=lambda: [DEFAULT_CONSTRAINT], min_length=1)  # type: ignore[valid-type]
     muls: list[float] = Field(default_factory=lambda: [DEFAULT_MUL], min_length=1)
     space: Literal["grid", "integer"] = "grid"
+    hardware: str = "release"
+    noc_bw: list[int] = Field(default_factory=list)
+    simd_lanes: list[int] = Field(default_factory=list)
+    front_levels: int = Field(41, ge=0)
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     algorithms: list[AlgorithmEntry] = Field(min_length=1)
     resources: Resources = Resources()
@@ -197,6 +201,40 @@ class SweepConfig(_Frozen):
         if bad:
             raise ValueError(f"budget levels must lie in [0, 1], got {bad}")
         return muls
+
+    @field_validator("dataflows")
+    @classmethod
+    def _dataflows_are_library_styles(cls, dataflows: list[str]) -> list[str]:
+        # Library styles only: every trial exports its design as MAESTRO files from the library's blocks.
+        from confx.costmodel.mapping import style_names
+
+        bad = [d for d in dataflows if d not in style_names() or d.startswith("ds_") or d == "dpt"]
+        if bad:
+            styles = [s for s in style_names() if not s.startswith("ds_") and s != "dpt"]
+            raise ValueError(f"unknown dataflow(s) {bad}; use templates or library styles: {', '.join(styles)}")
+        return dataflows
+
+    @field_validator("hardware")
+    @classmethod
+    def _hardware_is_a_preset(cls, hardware: str) -> str:
+        from confx.costmodel.presets import PRESETS
+
+        if hardware not in PRESETS:
+            raise ValueError(f"unknown hardware preset {hardware!r}; use one of {', '.join(PRESETS)}")
+        return hardware
+
+    @field_validator("noc_bw", "simd_lanes")
+    @classmethod
+    def _knob_values(cls, values: list[int]) -> list[int]:
+        if any(v < 1 for v in values) or values != sorted(set(values)):
+            raise ValueError(f"values must be sorted, distinct integers >= 1 (one fixes the knob), got {values}")
+        return values
+
+    def action_space(self) -> ActionSpace:
+        """The sweep's action space on its hardware (NoC bandwidth and SIMD lanes as listed)."""
+        from confx.pipeline.sweep.plan import action_space
+
+        return action_space(self.space, self.hardware, tuple(self.noc_bw), tuple(self.simd_lanes))
 
     @field_validator("seeds")
     @classmethod

@@ -100,7 +100,7 @@ def exact_optima(config: SweepConfig, local_tables: Mapping[str, Path] | None = 
             objective=objective,
             constraint=constraint,
             mul=mul,
-            space=config.space,
+            space=config.action_space(),
             layers=replace(load_network(model), name=network_label(network)),
         )
         result = run_search(problem, "exact", seed=0)
@@ -132,8 +132,9 @@ def write_front(
         model = str(local_tables.get(network, network))
         # Rows name the network as the report looks it up (the stem of its SOURCE).
         layers = replace(load_network(model), name=Path(network).stem)
-        rows += group_front(model, front_levels(config.muls), dataflow=dataflow, objective=objective,
-                            constraint=constraint, space=config.space, layers=layers)  # fmt: skip
+        levels = front_levels(config.muls, count=config.front_levels)
+        rows += group_front(model, levels, dataflow=dataflow, objective=objective,
+                            constraint=constraint, space=config.action_space(), layers=layers)  # fmt: skip
     front = pd.DataFrame(rows, columns=PARETO_SCHEMA.names)
     write_table(front, results_dir / "pareto.parquet")
     write_table(front, results_dir / "pareto.csv")

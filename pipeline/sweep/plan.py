@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from confx.costmodel.errors import ConfXError
+from confx.envs.space import ActionSpace
 from confx.pipeline.sweep.config import AlgorithmEntry, SweepConfig
 from confx.pipeline.workload.resolve import network_label
 
@@ -43,6 +44,8 @@ class Trial:
         budget: Whole-model evaluations (baselines).
         epochs: The release's epochs E (RL searches).
         settings: The algorithm's settings (JSON values).
+        hardware: The hardware preset's name.
+        noc_bw, simd_lanes: The knob's values (one fixes it, several are per-layer decisions; empty: the preset's).
         table: The layer-table CSV every process of the trial loads (a path or a URI): the import
             cache's file for an imported model, the CSV itself for a path; "" for a built-in name.
     """
@@ -59,6 +62,9 @@ class Trial:
     epochs: int
     settings: Mapping[str, Any] = field(default_factory=dict)
     table: str = ""
+    hardware: str = "release"
+    noc_bw: tuple[int, ...] = ()
+    simd_lanes: tuple[int, ...] = ()
 
     @property
     def group(self) -> Group:
@@ -114,6 +120,8 @@ class Trial:
     def key(self) -> str:
         """A stable, readable id: the run name plus a hash of the settings, budgets and space."""
         hidden = f"{self.settings_json}|{self.budget}|{self.epochs}|{self.space}"
+        if (self.hardware, self.noc_bw, self.simd_lanes) != ("release", (), ()):  # release keys stay as they were
+            hidden += f"|{self.hardware}|{list(self.noc_bw)}|{list(self.simd_lanes)}"
         return f"{self.run_name}_{hashlib.sha1(hidden.encode()).hexdigest()[:8]}"
 
     def with_settings(self, settings: Mapping[str, Any]) -> Trial:
@@ -135,6 +143,9 @@ class Trial:
             "epochs": self.epochs,
             "settings": dict(self.settings),
             "table": self.table,
+            "hardware": self.hardware,
+            "noc_bw": list(self.noc_bw),
+            "simd_lanes": list(self.simd_lanes),
         }
 
     @classmethod
@@ -153,7 +164,25 @@ class Trial:
             "epochs",
             "settings",
         )
-        return cls(**{name: record[name] for name in names}, table=record.get("table", ""))
+        return cls(
+            **{name: record[name] for name in names},
+            table=record.get("table", ""),
+            hardware=record.get("hardware", "release"),
+            noc_bw=tuple(record.get("noc_bw", ())),
+            simd_lanes=tuple(record.get("simd_lanes", ())),
+        )
+
+    def action_space(self) -> ActionSpace:
+        """The trial's action space on its hardware."""
+        return action_space(self.space, self.hardware, self.noc_bw, self.simd_lanes)
+
+
+def action_space(space: str, hardware: str, noc_bw: tuple[int, ...], simd_lanes: tuple[int, ...]) -> ActionSpace:
+    """A named space on a named preset, with the knob values a sweep lists."""
+    from confx.costmodel.presets import hardware_preset
+    from confx.envs.space import design_space, named_space
+
+    return design_space(named_space(space), hardware=hardware_preset(hardware), noc_bw=noc_bw, simd_lanes=simd_lanes)
 
 
 def varying_axes(trials: Sequence[Trial]) -> tuple[str, ...]:
@@ -213,6 +242,9 @@ def _trial(
         entry.epochs,
         dict(settings),
         tables.get(network, ""),
+        config.hardware,
+        tuple(config.noc_bw),
+        tuple(config.simd_lanes),
     )
 
 

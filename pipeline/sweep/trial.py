@@ -157,7 +157,7 @@ def build_trial_problem(trial: Trial, folder: Path) -> Problem:
         objective=trial.objective,
         constraint=trial.constraint,
         mul=trial.mul,
-        space=trial.space,
+        space=trial.action_space(),
         layers=layers,
     )
 
@@ -226,6 +226,9 @@ def _trial_params(trial: Trial) -> dict[str, Any]:
     from confx.pipeline.search.settings import algorithm_spec
 
     params = {k: v for k, v in trial.to_record().items() if k not in ("settings", "budget", "epochs")}
+    if (trial.hardware, trial.noc_bw, trial.simd_lanes) == ("release", (), ()):
+        for name in ("hardware", "noc_bw", "simd_lanes"):  # the release's runs keep their params
+            del params[name]
     unit = algorithm_spec(trial.algorithm).budget_unit
     if unit == "evaluations":
         params["evaluation_budget"] = trial.budget

@@ -61,6 +61,21 @@ def _write_inputs(d: Path) -> None:
     for column, values in BAD_CELLS.items():
         for label, value in values:
             (d / f"cell_{column}_{label}.csv").write_text(_design_csv(**{column: value}))
+    # design tables with a mapping or hardware column
+    mapped = "K,C,Y,X,R,S,T,num_pe,mapping,noc_bw,simd_lanes\n128,64,28,28,3,3,1,64,kcp_ws,16,1\n"
+    (d / "map_unknown.csv").write_text(mapped + "128,64,28,28,3,3,1,64,tpu_ws,16,1\n")
+    (d / "bad_map.m").write_text("Dataflow {\n  SpatialMap(1,1) K;\n  Frobnicate(2) C;\n}\n")
+    (d / "map_malformed.csv").write_text(mapped + "128,64,28,28,3,3,1,64,bad_map.m,16,1\n")
+    (d / "map_absent.csv").write_text(mapped + "128,64,28,28,3,3,1,64,nothere.m,16,1\n")
+    (d / "binary_map.m").write_bytes(bytes(range(128, 256)) * 8)
+    (d / "map_binary.csv").write_text(mapped + "128,64,28,28,3,3,1,64,binary_map.m,16,1\n")
+    (d / "map_empty.csv").write_text(mapped + "128,64,28,28,3,3,1,64,,16,1\n")
+    (d / "hw_negative.csv").write_text(mapped + "128,64,28,28,3,3,1,64,kcp_ws,-4,1\n")
+    (d / "hw_fraction.csv").write_text(mapped + "128,64,28,28,3,3,1,64,kcp_ws,16,1.5\n")
+    (d / "hw_text.csv").write_text(mapped + "128,64,28,28,3,3,1,64,kcp_ws,wide,1\n")
+    (d / "free_map.m").write_text("Dataflow {\n  SpatialMap(1,1) K;\n  TemporalMap(Tile,Tile) C;\n}\n")
+    (d / "map_free_constant.csv").write_text(mapped + "128,64,28,28,3,3,1,64,free_map.m,16,1\n")
+    (d / "map_no_ktile.csv").write_text(mapped + "128,64,28,28,3,3,1,64,dla,16,1\n")
     # layer tables (networks)
     (d / "net_ok.csv").write_text(f"{LAYER_HEADER}\n64,3,32,32,3,3,1\n")
     (d / "net_header.csv").write_text(f"{LAYER_HEADER}\n")
@@ -151,6 +166,9 @@ SWEEPS: dict[str, object] = {
     "results_exist": _sweep(),
     "nightly_uri": _sweep(results_dir="s3://bucket/confx"),
     "tolerance": _sweep(nightly={"gap_tolerance": -1}),
+    "unknown_hardware": _sweep(hardware="tpu"),
+    "noc_bw_unsorted": _sweep(noc_bw=[64, 16]),
+    "dataflow_file": _sweep(dataflows=["mine.m"]),
 }
 
 # (id, argv with {d} for the inputs folder, a fragment the one stderr line must contain)
@@ -178,6 +196,25 @@ CASES: list[tuple[str, list[str], str]] = [
         for column, values in BAD_CELLS.items()
         for label, _ in values
     ],
+    # --- confx cost: the mapping and hardware columns
+    (
+        "cost-mapping-unknown",
+        ["cost", "map_unknown.csv", "out.csv"],
+        "column mapping, data row 2: unknown mapping 'tpu_ws'",
+    ),
+    ("cost-mapping-malformed", ["cost", "map_malformed.csv", "out.csv"], "bad_map.m:3: 'Frobnicate(2) C'"),
+    ("cost-mapping-absent", ["cost", "map_absent.csv", "out.csv"], "nothere.m: no such mapping file"),
+    ("cost-mapping-binary", ["cost", "map_binary.csv", "out.csv"], "binary_map.m: cannot read the mapping file"),
+    ("cost-mapping-empty", ["cost", "map_empty.csv", "out.csv"], "column mapping: no mapping (data row 2)"),
+    ("cost-hw-negative", ["cost", "hw_negative.csv", "out.csv"], "column noc_bw: must be an integer >= 1"),
+    ("cost-hw-fraction", ["cost", "hw_fraction.csv", "out.csv"], "column simd_lanes: not an integer (data row 2"),
+    ("cost-hw-text", ["cost", "hw_text.csv", "out.csv"], "column noc_bw: not a number (data row 2: 'wide')"),
+    (
+        "cost-mapping-free-constant",
+        ["cost", "map_free_constant.csv", "out.csv"],
+        "uses constant(s) Tile without a value",
+    ),
+    ("cost-mapping-no-ktile", ["cost", "map_no_ktile.csv", "out.csv"], "missing column ktile, needed by the template"),
     # --- confx cost: the output path
     ("cost-output-folder", ["cost", "ok.csv", "folder.csv"], "folder.csv: is an existing folder"),
     ("cost-output-under-file", ["cost", "ok.csv", "afile/out.csv"], "afile is a file, not a folder"),
@@ -441,6 +478,29 @@ CASES: list[tuple[str, list[str], str]] = [
     ("sweep-yaml-list", ["sweep", "yaml_list.yaml"], "yaml_list.yaml: expected a mapping"),
     ("sweep-yaml-empty", ["sweep", "yaml_empty.yaml"], "yaml_empty.yaml: expected a mapping"),
     ("sweep-unknown-key", ["sweep", "unknown_key.yaml"], "colour: unknown key"),
+    ("sweep-unknown-hardware", ["sweep", "unknown_hardware.yaml"], "hardware: unknown hardware preset 'tpu'"),
+    ("sweep-noc-bw-unsorted", ["sweep", "noc_bw_unsorted.yaml"], "noc_bw: values must be sorted"),
+    ("sweep-dataflow-file", ["sweep", "dataflow_file.yaml"], "dataflows: unknown dataflow(s) ['mine.m']"),
+    (
+        "search-noc-bw-zero",
+        ["search", "--model", "alexnet", "--algorithm", "exact", "--noc-bw", "0", "--out", "o"],
+        "--noc-bw",
+    ),
+    (
+        "search-cap-negative",
+        ["search", "--model", "alexnet", "--algorithm", "exact", "--cap", "-1", "--out", "o"],
+        "--cap",
+    ),
+    (
+        "search-mappings-twice",
+        ["search", "--model", "alexnet", "--algorithm", "exact", "--mappings", "dla,dla", "--out", "o"],
+        "--mappings",
+    ),
+    (
+        "search-mapping-file",
+        ["search", "--model", "alexnet", "--algorithm", "exact", "--dataflow", "nothere.m", "--out", "o"],
+        "nothere.m: no such mapping file",
+    ),
     ("sweep-bad-name", ["sweep", "bad_name.yaml"], "bad_name.yaml: name"),
     ("sweep-no-networks", ["sweep", "no_networks.yaml"], "no_networks.yaml: networks"),
     ("sweep-unknown-network", ["sweep", "unknown_network.yaml"], "unknown network 'lenet5'"),
@@ -455,7 +515,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("sweep-mul-text", ["sweep", "mul_text.yaml"], "mul_text.yaml: muls"),
     ("sweep-seed-negative", ["sweep", "seed_negative.yaml"], "seeds: seeds must lie in"),
     ("sweep-seed-huge", ["sweep", "seed_huge.yaml"], "seeds: seeds must lie in"),
-    ("sweep-unknown-dataflow", ["sweep", "unknown_dataflow.yaml"], "dataflows.0"),
+    ("sweep-unknown-dataflow", ["sweep", "unknown_dataflow.yaml"], "dataflows: unknown dataflow(s) ['nvdla']"),
     ("sweep-unknown-objective", ["sweep", "unknown_objective.yaml"], "objectives.0"),
     ("sweep-unknown-algorithm", ["sweep", "unknown_algorithm.yaml"], "algorithms.0.name"),
     ("sweep-no-algorithms", ["sweep", "no_algorithms.yaml"], "no_algorithms.yaml: algorithms"),

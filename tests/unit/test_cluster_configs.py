@@ -114,6 +114,16 @@ def test_postgresql_store_is_one_uncommented_block_away(name, tmp_path):
     assert uri == "postgresql:///mlflow?host=/var/run/postgresql"
 
 
+def test_local_head_runs_autoscaler_v1_and_its_mlflow_server_stops_with_its_ray():
+    """v2 counts the head toward the local node type's min_workers; ``ray down`` stops only Ray (see test_ray_up)."""
+    head = _prepared("local.yaml")["head_start_ray_commands"]
+    start = next(c for c in head if "ray start --head" in c)
+    assert "RAY_enable_autoscaler_v2=0 " in start
+    server = next(c for c in head if "mlflow server" in c)
+    assert 'tail --pid="$GCS_PID"' in server and "wait -n; kill -- -$$" in server
+    assert head.index(start) < head.index(server)  # the server's session waits on the running GCS
+
+
 @pytest.mark.parametrize("name", LAUNCHER_CONFIGS)
 def test_every_command_is_valid_shell(name):
     config = _prepared(name)
