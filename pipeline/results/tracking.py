@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import math
 import numbers
+import os
 import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -46,6 +47,10 @@ from confx.pipeline.results.units import constraint_key, objective_key, objectiv
 from confx.pipeline.sweep.plan import gap
 
 logger = logging.getLogger(__name__)
+
+# Over HTTP, MlflowClient.set_terminated fetches the run again only to print its URL to stdout:
+# one more round trip per run and two lines per trial in the workers' logs. Set it to false to see them.
+os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 SWEEP_ID_TAG = "confx.sweep_id"
 INVOCATIONS_TAG = "confx.invocations"
@@ -548,7 +553,8 @@ def log_trial(
         _log_trial_values(client, run, param_entities, tags, histories, finals, status, error)
         with tempfile.TemporaryDirectory(prefix="confx-artifacts-") as staging:
             _stage_trial_artifacts(Path(staging), run_name, curve, solution, summary, optimum)
-            client.log_artifacts(run_id, staging)
+            if any(Path(staging).iterdir()):  # an empty upload still costs a round trip (get_run)
+                client.log_artifacts(run_id, staging)
         _log_files(client, run_id, artifact_files)
     except BaseException:
         # Leave the run visibly broken; a retry finds and completes it.

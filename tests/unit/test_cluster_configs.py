@@ -82,14 +82,36 @@ def test_every_ray_start_uses_token_auth_and_the_token_is_shared(name):
 def test_head_starts_the_mlflow_server_without_the_job_runner(name):
     server = next(c for c in _prepared(name)["head_start_ray_commands"] if "mlflow server" in c)
     assert "MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false" in server
+    assert "sqlite:///$HOME/mlflow/mlflow.db" in server  # the default store, or the fallback
     for flag in (
-        "--backend-store-uri sqlite:///",
+        "--backend-store-uri",
         "--artifacts-destination",
         "--host 0.0.0.0",
         "--port 5000",
         "--workers 1",
     ):
         assert flag in server
+
+
+@pytest.mark.parametrize("name", ["aws.yaml", "gcp.yaml"])
+def test_postgresql_store_is_one_uncommented_block_away(name, tmp_path):
+    """Uncommented, the PostgreSQL lines are valid setup commands and the server reads the URI they write."""
+    text = (CLUSTER / name).read_text()
+    config = prepare_config(yaml.safe_load(re.sub(r"(?m)^  # (- .*)$", r"  \1", text)))
+    setup = config["head_setup_commands"]
+    assert any('-e "$HOME/confx[postgres]"' in c for c in setup)
+    assert any("apt-get install" in c and "postgresql" in c for c in setup)
+    writes_uri = next(c for c in setup if "~/mlflow/backend-store-uri" in c)
+    server = next(c for c in config["head_start_ray_commands"] if "mlflow server" in c)
+    store = re.search(r'--backend-store-uri "(\$\(.*?\))"', server).group(1)
+    for command in setup:
+        assert subprocess.run(["bash", "-n", "-c", command], capture_output=True).returncode == 0, command
+    resolve = ["bash", "-c", f'echo "{store}"']
+    env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    assert subprocess.run(resolve, env=env, capture_output=True, text=True).stdout.strip().startswith("sqlite:///")
+    subprocess.run(["bash", "-c", writes_uri], env=env, check=True)
+    uri = subprocess.run(resolve, env=env, capture_output=True, text=True).stdout.strip()
+    assert uri == "postgresql:///mlflow?host=/var/run/postgresql"
 
 
 def test_local_head_runs_autoscaler_v1_and_its_mlflow_server_stops_with_its_ray():
