@@ -115,17 +115,16 @@ def act_episode(
     state = zero_state(module)
     observations, actions, rewards = [], [], []
     done, info = False, {}
-    with torch.no_grad():
-        while not done:
-            out = module._forward({Columns.OBS: torch.from_numpy(obs)[None, None], Columns.STATE_IN: state})
-            state = out[Columns.STATE_OUT]
-            dist = module.get_exploration_action_dist_cls().from_logits(out[Columns.ACTION_DIST_INPUTS])
-            action = dist.sample()[0, 0].numpy().astype(np.int64)
-            observations.append(obs)
-            actions.append(action)
-            obs, reward, terminated, truncated, info = env.step(action)
-            rewards.append(reward)
-            done = terminated or truncated
+    while not done:
+        # The module's own acting step (the same call RLlib's env runner makes): logits and a sampled action.
+        out = module.forward_exploration({Columns.OBS: torch.from_numpy(obs)[None, None], Columns.STATE_IN: state})
+        state = out[Columns.STATE_OUT]
+        action = out[Columns.ACTIONS][0, 0].numpy()
+        observations.append(obs)
+        actions.append(action)
+        obs, reward, terminated, truncated, info = env.step(action)
+        rewards.append(reward)
+        done = terminated or truncated
     return np.stack(observations), np.stack(actions), np.asarray(rewards), info
 
 
