@@ -110,4 +110,3 @@ class EpisodeEnvRunner(SingleAgentEnvRunner):
             action_space=self.env.single_action_space,
             len_lookback_buffer=0,
         )
-

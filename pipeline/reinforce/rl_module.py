@@ -223,9 +223,7 @@ class _ActingWeights:
             status = module.encode_status.weight
             encoder[2 * encoder_dim :, LAYER_DIMS] = status[:, 0]
             encoder[2 * encoder_dim :, rest_start:] = status[:, 1:]
-            encoder_bias = torch.cat(
-                [module.encode_layer.bias, module.encode_action.bias, module.encode_status.bias]
-            )
+            encoder_bias = torch.cat([module.encode_layer.bias, module.encode_action.bias, module.encode_status.bias])
             first = module.trunk[0]
             lstm_weight, lstm_bias = _fused_lstm(module)
             return cls(
