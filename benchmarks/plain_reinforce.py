@@ -333,6 +333,34 @@ def pooled(runs: list[StageRun]) -> StageRun:
     )
 
 
+def time_whole_search(model: str, dataflow: str, seed: int = 1) -> None:
+    """Wall and CPU time of one ConfuciuX search as a user runs it: a fresh ``confx search`` process."""
+    import json
+    import resource
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    confx = Path(sys.executable).with_name("confx")
+    with tempfile.TemporaryDirectory() as out:
+        command = [str(confx), "search", "--model", model, "--dataflow", dataflow, "--algorithm", "confuciux"]
+        command += ["--seed", str(seed), "--out", out]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.perf_counter()
+        subprocess.run(command, check=True, capture_output=True)
+        wall = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        summary = json.loads(Path(out, "summary.json").read_text())
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    print(
+        f"one search: `{' '.join(command[1:-1])} DIR`: {wall:.1f} s wall (start-up included), "
+        f"{cpu:.1f} CPU-s in the process (Ray's own processes not counted), search itself "
+        f"{summary['wall_time_s']:.1f} s, objective {summary['objective_value']:.6g}, "
+        f"{summary['model_evaluations']:,} model evaluations"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="mobilenet_v2_release")
@@ -340,7 +368,14 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=333, help="RL episodes (333: the RL stage of E=500)")
     parser.add_argument("--seeds", type=int, default=1, help="run seeds 0 .. SEEDS-1")
     parser.add_argument("--compare-rllib", action="store_true", help="also run run_rl_stage on RLlib")
+    parser.add_argument(
+        "--time-search",
+        action="store_true",
+        help="first time one `confx search --algorithm confuciux` on --model (a fresh process, start-up included)",
+    )
     args = parser.parse_args()
+    if args.time_search:
+        time_whole_search(args.model, args.dataflow)
     # Batch-1 inference of a small net: a second intra-op thread only adds synchronisation (~10x slower).
     torch.set_num_threads(1)
 
