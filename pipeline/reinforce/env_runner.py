@@ -81,8 +81,8 @@ class EpisodeEnvRunner(SingleAgentEnvRunner):
     def _sample_episode(self) -> SingleAgentEpisode:
         """One complete episode from a (seeded, as the parent) reset."""
         env = self.env.unwrapped.envs[0]
-        seed = self._seed if self._needs_initial_reset else None
-        observation, info = env.reset(seed=seed)
+        needs_initial_reset = bool(self._needs_initial_reset)  # type: ignore[has-type]
+        observation, info = env.reset(seed=self._seed if needs_initial_reset else None)
         self._needs_initial_reset = True  # as the parent after sample(num_episodes=...)
         state = {key: torch.from_numpy(value)[None] for key, value in self.module.get_initial_state().items()}
         observations, infos, actions, rewards = [observation], [info], [], []

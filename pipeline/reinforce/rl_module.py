@@ -224,23 +224,30 @@ class _ActingWeights:
             encoder[2 * encoder_dim :, LAYER_DIMS] = status[:, 0]
             encoder[2 * encoder_dim :, rest_start:] = status[:, 1:]
             encoder_bias = torch.cat([module.encode_layer.bias, module.encode_action.bias, module.encode_status.bias])
-            first = module.trunk[0]
+            first, second, third = (_linear(module.trunk[i]) for i in (0, 2, 4))
+            heads_in = [_linear(list(head.children())[0]) for head in module.heads]
+            heads_out = [_linear(list(head.children())[2]) for head in module.heads]
             lstm_weight, lstm_bias = _fused_lstm(module)
             return cls(
                 versions=versions,
                 trunk_weight=(first.weight @ encoder).T.contiguous(),
                 trunk_bias=first.weight @ encoder_bias + first.bias,
-                trunk2_weight=module.trunk[2].weight.T.contiguous(),
-                trunk2_bias=module.trunk[2].bias.clone(),
-                trunk3_weight=module.trunk[4].weight.T.contiguous(),
-                trunk3_bias=module.trunk[4].bias.clone(),
+                trunk2_weight=second.weight.T.contiguous(),
+                trunk2_bias=second.bias.clone(),
+                trunk3_weight=third.weight.T.contiguous(),
+                trunk3_bias=third.bias.clone(),
                 lstm_weight=lstm_weight,
                 lstm_bias=lstm_bias,
-                head_weight=torch.cat([head[0].weight for head in module.heads]).T.contiguous(),
-                head_bias=torch.cat([head[0].bias for head in module.heads]),
-                out_weight=torch.block_diag(*[head[2].weight for head in module.heads]).T.contiguous(),
-                out_bias=torch.cat([head[2].bias for head in module.heads]),
+                head_weight=torch.cat([head.weight for head in heads_in]).T.contiguous(),
+                head_bias=torch.cat([head.bias for head in heads_in]),
+                out_weight=torch.block_diag(*[head.weight for head in heads_out]).T.contiguous(),
+                out_bias=torch.cat([head.bias for head in heads_out]),
             )
+
+
+def _linear(layer: nn.Module) -> nn.Linear:
+    assert isinstance(layer, nn.Linear), f"expected a linear layer, got {layer!r}"
+    return layer
 
 
 def _fused_lstm(module: ConfuciuXPolicy) -> tuple[torch.Tensor, torch.Tensor]:

@@ -88,15 +88,16 @@ def evaluations_to_reach(curve: pd.DataFrame, optimum: float, sense: str, thresh
 def reach_frame(trials: pd.DataFrame, curves: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """One row per search: its problem, algorithm, seed, final gap, and evaluations to reach each threshold."""
     rows = []
-    for trial in trials.itertuples(index=False):
-        curve = curves.get(str(trial.trial_key))
+    for trial in trials.to_dict("records"):
+        curve = curves.get(str(trial["trial_key"]))
         if curve is None or curve.empty:
             continue
-        row = {axis: getattr(trial, axis) for axis in (*STUDY_AXES, "algorithm", "seed")}
+        row = {axis: trial[axis] for axis in (*STUDY_AXES, "algorithm", "seed")}
         row["evaluations"] = int(curve["model_evaluations"].max())
-        row["final_gap"] = float(gaps(curve["best_objective"].to_numpy()[-1:], trial.optimum, trial.sense)[0])
+        optimum, sense = float(trial["optimum"]), str(trial["sense"])
+        row["final_gap"] = float(gaps(curve["best_objective"].to_numpy()[-1:], optimum, sense)[0])
         for threshold in THRESHOLDS:
-            row[_reach_column(threshold)] = evaluations_to_reach(curve, trial.optimum, trial.sense, threshold)
+            row[_reach_column(threshold)] = evaluations_to_reach(curve, optimum, sense, threshold)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -200,16 +201,18 @@ def display_table(summary: pd.DataFrame) -> pd.DataFrame:
 def gap_curves(reach_trials: pd.DataFrame, curves: dict[str, pd.DataFrame], grid: np.ndarray) -> dict[str, np.ndarray]:
     """Per algorithm, the best-so-far gap of every search at each evaluation count of ``grid``, shape (searches, G)."""
     by_algorithm: dict[str, list[np.ndarray]] = {}
-    for trial in reach_trials.itertuples(index=False):
-        curve = curves.get(str(trial.trial_key))
+    for trial in reach_trials.to_dict("records"):
+        curve = curves.get(str(trial["trial_key"]))
         if curve is None or curve.empty:
             continue
         counts = curve["model_evaluations"].to_numpy()
-        gap = np.minimum.accumulate(gaps(curve["best_objective"].to_numpy(), trial.optimum, trial.sense))
+        gap = np.minimum.accumulate(
+            gaps(curve["best_objective"].to_numpy(), float(trial["optimum"]), str(trial["sense"]))
+        )
         index = np.searchsorted(counts, grid, side="right") - 1
         at_grid = np.where(index >= 0, gap[np.maximum(index, 0)], np.inf)
         at_grid = np.where(grid <= counts.max(), at_grid, np.nan)  # past the search's budget: no data
-        by_algorithm.setdefault(str(trial.algorithm), []).append(at_grid)
+        by_algorithm.setdefault(str(trial["algorithm"]), []).append(at_grid)
     return {name: np.vstack(rows) for name, rows in by_algorithm.items()}
 
 
