@@ -7,7 +7,9 @@ policy network (``ConfuciuXPolicy``, constructed directly and called through
 ``_forward``), the action distribution class of the module, the learner's
 ``normalised_returns`` and the ``EpisodeLog`` bookkeeping. Per episode it:
 
-1. acts step by step under ``torch.no_grad``, carrying the LSTM state from layer to layer;
+1. resets the env with the seed (as RLlib's env runner does before every whole-episode sample) and
+   acts step by step through the module's ``forward_exploration`` (the call RLlib's env runner
+   makes: fused logits and a sampled action), carrying the LSTM state from layer to layer;
 2. recomputes the log-probabilities of the episode in one forward over the whole
    sequence from the zero state, as RLlib's learner does (the acting pass is not reused);
 3. takes one Adam step (lr 1e-3) on ``-sum(log pi(a_t) * G_t)``, clipping the gradient
@@ -15,7 +17,8 @@ policy network (``ConfuciuXPolicy``, constructed directly and called through
 4. after the first success, every 100 episodes multiplies the lr by 0.8 (floor 1e-6)
    and divides the temperature by 1.01 (floor 1), as ``Reinforce._record_episodes``.
 
-Episodes/s exclude one-time start-up (torch's lazy imports, ray.init and the
+Episodes/s (and env steps per CPU second, the fair rate when the two sides' episodes end
+at different lengths) exclude one-time start-up (torch's lazy imports, ray.init and the
 algorithm build for RLlib; env and network construction for the plain loop),
 printed separately. Rates are given per wall second and per CPU second of this
 process (the latter is robust to other load; with no remote env runners and no
@@ -73,6 +76,7 @@ class StageRun:
 
     best_objective: float
     episodes: int
+    steps: int
     successes: int | None
     startup_s: float
     loop_s: float
@@ -85,6 +89,11 @@ class StageRun:
     @property
     def episodes_per_cpu_s(self) -> float:
         return self.episodes / self.loop_cpu_s
+
+    @property
+    def steps_per_cpu_s(self) -> float:
+        """Env steps per CPU second: the fair rate when the two sides' episodes end at different lengths."""
+        return self.steps / self.loop_cpu_s
 
 
 # --- plain torch loop -------------------------------------------------------------------------
@@ -115,17 +124,16 @@ def act_episode(
     state = zero_state(module)
     observations, actions, rewards = [], [], []
     done, info = False, {}
-    with torch.no_grad():
-        while not done:
-            out = module._forward({Columns.OBS: torch.from_numpy(obs)[None, None], Columns.STATE_IN: state})
-            state = out[Columns.STATE_OUT]
-            dist = module.get_exploration_action_dist_cls().from_logits(out[Columns.ACTION_DIST_INPUTS])
-            action = dist.sample()[0, 0].numpy().astype(np.int64)
-            observations.append(obs)
-            actions.append(action)
-            obs, reward, terminated, truncated, info = env.step(action)
-            rewards.append(reward)
-            done = terminated or truncated
+    while not done:
+        # The module's own acting step (the same call RLlib's env runner makes): logits and a sampled action.
+        out = module.forward_exploration({Columns.OBS: torch.from_numpy(obs)[None, None], Columns.STATE_IN: state})
+        state = out[Columns.STATE_OUT]
+        action = out[Columns.ACTIONS][0, 0].numpy()
+        observations.append(obs)
+        actions.append(action)
+        obs, reward, terminated, truncated, info = env.step(action)
+        rewards.append(reward)
+        done = terminated or truncated
     return np.stack(observations), np.stack(actions), np.asarray(rewards), info
 
 
@@ -180,9 +188,12 @@ def run_plain(problem: Problem, *, episodes: int, seed: int) -> StageRun:
     module = build_policy(env)
     optimizer = build_optimizer(module)
     log = EpisodeLog.for_objective(problem.objective)
+    steps = 0
     loop_start, loop_cpu_start = clock()
-    for episode in range(episodes):
-        observations, actions, rewards, info = act_episode(env, module, seed if episode == 0 else None)
+    for _ in range(episodes):
+        # Seeded at every episode, as RLlib's env runner resets when it samples whole episodes.
+        observations, actions, rewards, info = act_episode(env, module, seed)
+        steps += len(actions)
         update(module, optimizer, (observations, actions, rewards))
         log.record(info)
         # Same test as Reinforce._record_episodes: decays at episodes 99, 199, ... once one succeeded.
@@ -192,6 +203,7 @@ def run_plain(problem: Problem, *, episodes: int, seed: int) -> StageRun:
     return StageRun(
         log.best_objective,
         log.episodes,
+        steps,
         log.successes,
         loop_start - start,
         loop_end - loop_start,
@@ -229,17 +241,43 @@ def timed_train_calls() -> Iterator[list[tuple[tuple[float, float], tuple[float,
             Reinforce.train = own
 
 
+@contextmanager
+def counted_env_steps() -> Iterator[list[int]]:
+    """Collect the length of every episode the RLlib env runner samples while the context is open."""
+    from confx.pipeline.reinforce.env_runner import EpisodeEnvRunner
+
+    lengths: list[int] = []
+    sample_episode = EpisodeEnvRunner._sample_episode
+
+    def counted(self: Any) -> Any:
+        episode = sample_episode(self)
+        lengths.append(len(episode))
+        return episode
+
+    EpisodeEnvRunner._sample_episode = counted  # type: ignore[method-assign]
+    try:
+        yield lengths
+    finally:
+        EpisodeEnvRunner._sample_episode = sample_episode  # type: ignore[method-assign]
+
+
 def run_rllib(problem: Problem, *, episodes: int, seed: int) -> StageRun:
     """The product's RL stage (``run_rl_stage``); start-up is everything before the first ``train()``."""
     start = time.perf_counter()
-    with timed_train_calls() as spans:
+    with timed_train_calls() as spans, counted_env_steps() as lengths:
         outcome = run_rl_stage(problem, episodes=episodes, seed=seed, settings=RLSettings())
     # The loop runs from the first train() to the end of the last: it includes run_rl_stage's own
     # per-iteration bookkeeping, but not the memo merge and algo.stop() after it.
     (first_wall, first_cpu), (last_wall, last_cpu) = spans[0][0], spans[-1][1]
     # RLOutcome does not count successful episodes: None.
     return StageRun(
-        outcome.objective, outcome.episodes, None, first_wall - start, last_wall - first_wall, last_cpu - first_cpu
+        outcome.objective,
+        outcome.episodes,
+        sum(lengths),
+        None,
+        first_wall - start,
+        last_wall - first_wall,
+        last_cpu - first_cpu,
     )
 
 
@@ -265,12 +303,18 @@ def gap(objective: float, optimum: float | None, sense: str) -> str:
 
 def table_row(seed: int | str, plain: StageRun, rllib: StageRun | None, optimum: float | None, sense: str) -> str:
     """One markdown table row: the plain loop's rates and best, then RLlib's and the ratios (when run)."""
-    cells = [str(seed), f"{plain.episodes_per_s:.1f}", f"{plain.episodes_per_cpu_s:.1f}"]
+    cells = [
+        str(seed),
+        f"{plain.episodes_per_s:.1f}",
+        f"{plain.episodes_per_cpu_s:.1f}",
+        f"{plain.steps_per_cpu_s:.0f}",
+    ]
     cells += [f"{plain.best_objective:.6g}", gap(plain.best_objective, optimum, sense)]
     if rllib is not None:
-        cells += [f"{rllib.episodes_per_s:.1f}", f"{rllib.episodes_per_cpu_s:.1f}"]
+        cells += [f"{rllib.episodes_per_s:.1f}", f"{rllib.episodes_per_cpu_s:.1f}", f"{rllib.steps_per_cpu_s:.0f}"]
         cells += [f"{plain.episodes_per_s / rllib.episodes_per_s:.2f}x"]
         cells += [f"{plain.episodes_per_cpu_s / rllib.episodes_per_cpu_s:.2f}x"]
+        cells += [f"{plain.steps_per_cpu_s / rllib.steps_per_cpu_s:.2f}x"]
         cells += [f"{rllib.best_objective:.6g}", gap(rllib.best_objective, optimum, sense), f"{rllib.startup_s:.2f}"]
     return "| " + " | ".join(cells) + " |"
 
@@ -281,10 +325,39 @@ def pooled(runs: list[StageRun]) -> StageRun:
     return StageRun(
         best,
         sum(r.episodes for r in runs),
+        sum(r.steps for r in runs),
         None,
         sum(r.startup_s for r in runs) / len(runs),
         sum(r.loop_s for r in runs),
         sum(r.loop_cpu_s for r in runs),
+    )
+
+
+def time_whole_search(model: str, dataflow: str, seed: int = 1) -> None:
+    """Wall and CPU time of one ConfuciuX search as a user runs it: a fresh ``confx search`` process."""
+    import json
+    import resource
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    confx = Path(sys.executable).with_name("confx")
+    with tempfile.TemporaryDirectory() as out:
+        command = [str(confx), "search", "--model", model, "--dataflow", dataflow, "--algorithm", "confuciux"]
+        command += ["--seed", str(seed), "--out", out]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.perf_counter()
+        subprocess.run(command, check=True, capture_output=True)
+        wall = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        summary = json.loads(Path(out, "summary.json").read_text())
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    print(
+        f"one search: `{' '.join(command[1:-1])} DIR`: {wall:.1f} s wall (start-up included), "
+        f"{cpu:.1f} CPU-s in the process (Ray's own processes not counted), search itself "
+        f"{summary['wall_time_s']:.1f} s, objective {summary['objective_value']:.6g}, "
+        f"{summary['model_evaluations']:,} model evaluations"
     )
 
 
@@ -295,7 +368,14 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=333, help="RL episodes (333: the RL stage of E=500)")
     parser.add_argument("--seeds", type=int, default=1, help="run seeds 0 .. SEEDS-1")
     parser.add_argument("--compare-rllib", action="store_true", help="also run run_rl_stage on RLlib")
+    parser.add_argument(
+        "--time-search",
+        action="store_true",
+        help="first time one `confx search --algorithm confuciux` on --model (a fresh process, start-up included)",
+    )
     args = parser.parse_args()
+    if args.time_search:
+        time_whole_search(args.model, args.dataflow)
     # Batch-1 inference of a small net: a second intra-op thread only adds synchronisation (~10x slower).
     torch.set_num_threads(1)
 
@@ -312,13 +392,15 @@ def main() -> None:
         ensure_ray()
         print(f"ray.init: {time.perf_counter() - ray_start:.2f} s (once per process, not in any rate)")
 
-    header = ["seed", "plain ep/s", "plain ep/CPU-s", "plain best", "plain gap"]
+    header = ["seed", "plain ep/s", "plain ep/CPU-s", "plain steps/CPU-s", "plain best", "plain gap"]
     if args.compare_rllib:
         header += [
             "RLlib ep/s",
             "RLlib ep/CPU-s",
+            "RLlib steps/CPU-s",
             "plain/RLlib wall",
             "plain/RLlib CPU",
+            "plain/RLlib CPU per step",
             "RLlib best",
             "RLlib gap",
             "RLlib build s",

@@ -218,11 +218,15 @@ def _cmd_search(args: argparse.Namespace) -> int:
     from confx.pipeline.results.tables import check_output_folder
     from confx.pipeline.results.units import constraint_unit
     from confx.pipeline.search import run_search
-    from confx.pipeline.search.settings import make_settings
+    from confx.pipeline.search.settings import RL_ALGORITHMS, make_settings
 
     check_output_folder(args.out, what="--out")
     make_settings(args.algorithm, dict(args.settings))  # every setting checked before the problem is built
     problem = _problem_from_args(args)
+    if args.algorithm in RL_ALGORITHMS:
+        from confx.pipeline.search.ray_runtime import start_ray_in_background
+
+        start_ray_in_background()  # RLlib and the GA's tasks need Ray: start it while torch and RLlib load
     result = run_search(
         problem,
         args.algorithm,
@@ -336,6 +340,25 @@ def _cmd_report(args: argparse.Namespace) -> int:
     front = read_table(front_file) if front_file.is_file() else None
     report = build_report(trials, folder, title=f"ConfX sweep {trials['sweep'].iloc[0]}", front=front)
     print(f"report: {report.html}, {report.markdown}\nplots: {', '.join(str(p) for p in report.plots)}")
+    return 0
+
+
+def _cmd_study(args: argparse.Namespace) -> int:
+    from confx.pipeline.results.study import tuned_settings, write_study
+    from confx.pipeline.results.tables import check_output_folder
+
+    folder = check_output_folder(args.results_dir, what="results folder")
+    if not folder.is_dir():
+        raise ConfXError(f"{folder}: no such folder; give a study sweep's results folder, e.g. results/study_small")
+    if args.tuned:
+        import yaml
+
+        print(yaml.safe_dump(tuned_settings(folder), sort_keys=True), end="")
+        return 0
+    out = check_output_folder(args.out or str(folder), what="output folder")
+    command = " ".join(["confx study", args.results_dir, *(["--out", args.out] if args.out else [])])
+    files = write_study(folder, out, command=command)
+    print(f"study: {files.markdown}, {files.table}\nplots: {', '.join(str(p) for p in files.plots)}")
     return 0
 
 
@@ -519,6 +542,18 @@ def build_parser() -> _OneLineParser:
     report = commands.add_parser("report", help="rebuild a sweep's report from its Parquet results")
     report.add_argument("results_dir", help="a sweep's results folder, e.g. results/default")
     report.set_defaults(run=_cmd_report)
+
+    study = commands.add_parser(
+        "study", help="evaluations each algorithm needs to come within 10/5/1% of the optimum (docs/study.md)"
+    )
+    study.add_argument("results_dir", help="a study sweep's results folder, e.g. results/study_small")
+    study.add_argument(
+        "--out", help="folder for study_results.md, study_reach.csv and the plots (default: results_dir)"
+    )
+    study.add_argument(
+        "--tuned", action="store_true", help="print each algorithm's best settings of a tuning sweep as YAML instead"
+    )
+    study.set_defaults(run=_cmd_study)
 
     ui = commands.add_parser("ui", help="the MLflow UI on a sweep's store (127.0.0.1), opened on its runs")
     ui.add_argument("--results-dir", default="results/default", help="a sweep's results folder")

@@ -20,11 +20,13 @@ from typing import Any
 
 from ray.rllib.algorithms import Algorithm
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
+from ray.rllib.core import COMPONENT_LEARNER, COMPONENT_RL_MODULE
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.rllib.utils.annotations import override
 from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, LEARNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME
 
 from confx.envs.problem import DEFAULT_OBJECTIVE
+from confx.pipeline.reinforce.env_runner import EpisodeEnvRunner
 from confx.pipeline.reinforce.episode_log import EpisodeLog
 from confx.pipeline.reinforce.rl_module import DEFAULT_MODEL_CONFIG, ConfuciuXPolicy
 from confx.pipeline.search.settings import RLSettings
@@ -64,6 +66,7 @@ class ReinforceConfig(AlgorithmConfig):
         # REINFORCE needs whole episodes; by default everything runs in-process.
         self.batch_mode = "complete_episodes"
         self.num_env_runners = 0
+        self.env_runner_cls = EpisodeEnvRunner
 
     @override(AlgorithmConfig)
     def training(
@@ -157,8 +160,23 @@ class Reinforce(Algorithm):
             )
             self.metrics.aggregate(learner_results, key=LEARNER_RESULTS)
             self._record_episodes(episodes)
-            self.env_runner_group.sync_weights(from_worker_or_learner_group=self.learner_group, inference_only=True)
+            self._sync_weights()
         self._log_search_metrics()
+
+    def _sync_weights(self) -> None:
+        """Send the learner's weights to the env runners.
+
+        Without remote runners the state goes straight to the local one: RLlib's
+        ``sync_weights`` would first put it into the object store (~10% of an update here).
+        """
+        group = self.env_runner_group
+        if group.num_remote_workers() > 0 or group.local_env_runner is None:
+            group.sync_weights(from_worker_or_learner_group=self.learner_group, inference_only=True)
+            return
+        state = self.learner_group.get_state(
+            components=f"{COMPONENT_LEARNER}/{COMPONENT_RL_MODULE}", inference_only=True
+        )[COMPONENT_LEARNER]
+        group.local_env_runner.set_state(state)
 
     def _sample_episodes(self) -> tuple[list, list]:
         n_runners = max(1, self.config.num_env_runners)
