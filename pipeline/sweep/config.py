@@ -188,6 +188,9 @@ class SweepConfig(_Frozen):
     tracking: Tracking = Tracking()
     results_dir: str = "results"
     max_failures: int = Field(1, ge=0)
+    front_levels: int = Field(41, ge=0, le=10_001)
+    """Evenly spaced budget levels of the report's exact Pareto front, besides the sweep's own; 0: the
+    sweep's own exact trials are the front (nothing solved again)."""
     nightly: Nightly = Nightly()
 
     @field_validator("muls")
