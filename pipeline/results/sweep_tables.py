@@ -174,7 +174,7 @@ def tuned_trials(results_dir: Path, planned: Sequence[Trial]) -> list[Trial]:
 
 
 def read_results(results_dir: str | Path) -> pd.DataFrame:
-    """A sweep's ``trials.parquet`` (one row per trial; columns :data:`TRIAL_COLUMNS`).
+    """A sweep's ``trials.parquet`` (one row per trial; columns :data:`TRIAL_COLUMNS`), read as a pyarrow dataset.
 
     Args:
         results_dir: The sweep's results folder, e.g. ``results/default``.
@@ -182,14 +182,20 @@ def read_results(results_dir: str | Path) -> pd.DataFrame:
     Raises:
         ConfXError: No sweep results there, or a table that is not a sweep's.
     """
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
     from confx.costmodel.errors import ConfXError
-    from confx.pipeline.results.tables import read_table
+    from confx.pipeline.results.tables import one_line
 
     path = Path(results_dir) / "trials.parquet"
     if not path.is_file():
         raise ConfXError(f"{results_dir}: no trials.parquet; give a sweep's results folder, e.g. results/default")
-    trials = read_table(path)
-    missing = [column for column in TRIAL_COLUMNS if column not in trials.columns]
-    if missing:
-        raise ConfXError(f"{path}: not a sweep's trials table (missing {', '.join(missing)})")
-    return trials
+    try:
+        dataset = ds.dataset(path, format="parquet")
+        missing = [column for column in TRIAL_COLUMNS if column not in dataset.schema.names]
+        if missing:
+            raise ConfXError(f"{path}: not a sweep's trials table (missing {', '.join(missing)})")
+        return dataset.to_table(columns=list(TRIAL_COLUMNS)).to_pandas()
+    except (pa.ArrowInvalid, OSError) as error:
+        raise ConfXError(f"{path}: cannot read as parquet: {one_line(error)}") from None

@@ -698,7 +698,7 @@ def _insert_runs(store: object, experiment_id: str, values: Sequence[_RunValues]
     from mlflow.utils.uri import append_to_uri_path
 
     experiment = store.get_experiment(experiment_id)  # type: ignore[attr-defined]
-    with store.ManagedSessionMaker() as session:  # type: ignore[attr-defined]
+    with store.ManagedSessionMaker(read_only=False) as session:  # type: ignore[attr-defined]
         for value, run in zip(values, runs, strict=True):
             sql_run = SqlRun(
                 name=run.run_name,
@@ -787,7 +787,7 @@ def log_trial_runs(tracking_uri: str, experiment_id: str, parent_run_id: str, ru
         _insert_runs(store, experiment_id, values, runs)
         run_ids = [value.run_id for value in values]
         location = client.get_experiment(experiment_id).artifact_location
-        uris = [f"{location.rstrip('/')}/{run_id}/artifacts" for run_id in run_ids]
+        uris: list[str | None] = [f"{location.rstrip('/')}/{run_id}/artifacts" for run_id in run_ids]
     else:
         run_ids = _create_runs(client, experiment_id, values, runs)
         uris = [None] * len(run_ids)

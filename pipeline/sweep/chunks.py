@@ -29,10 +29,12 @@ GROUP_SECONDS = 0.08
 """Building a group's problem: its budget from the corner designs (strided layers run the engine)."""
 SEARCH_SECONDS = 0.01
 """Per-search outputs and tracking, paid even by the cheapest search."""
-TARGET_CHUNK_S = 20.0
+TARGET_CHUNK_S = 15.0
 """The longest a chunk should take: long enough to amortise its Tune trial, short enough to resume."""
-CHUNKS_PER_SLOT = 4
-"""At least this many chunks per trial slot, so that slots finish together."""
+MIN_CHUNK_S = 1.0
+"""The shortest: a Tune trial costs about a second of its slot."""
+CHUNKS_PER_SLOT = 6
+"""Chunks per trial slot when the sweep is large enough, so that the slots finish together."""
 
 
 @dataclass(frozen=True)
@@ -76,8 +78,8 @@ def _groups(trials: Sequence[Trial]) -> dict[Group, list[Trial]]:
 
 
 def target_seconds(total_s: float, slots: int, *, target_s: float = TARGET_CHUNK_S) -> float:
-    """The chunk size: at most ``target_s``, and small enough for :data:`CHUNKS_PER_SLOT` chunks per slot."""
-    return max(min(target_s, total_s / max(1, slots * CHUNKS_PER_SLOT)), 1e-9)
+    """The chunk size: :data:`CHUNKS_PER_SLOT` chunks per slot, within :data:`MIN_CHUNK_S` and ``target_s``."""
+    return max(min(target_s, total_s / max(1, slots * CHUNKS_PER_SLOT)), min(MIN_CHUNK_S, target_s))
 
 
 def pack_trials(trials: Sequence[Trial], *, slots: int, target_s: float = TARGET_CHUNK_S) -> list[Chunk]:
@@ -100,8 +102,8 @@ def pack_trials(trials: Sequence[Trial], *, slots: int, target_s: float = TARGET
     current: list[Trial] = []
     current_s = 0.0
     for group, members in groups.items():
-        # A group larger than a chunk is split (each part builds the problem again).
-        parts = max(1, math.ceil(costs[group] / size)) if costs[group] > 2 * size else 1
+        # Only a group larger than two chunks is split (each part builds the problem and solves it again).
+        parts = max(1, math.ceil(costs[group] / size)) if costs[group] > 2 * max(size, target_s) else 1
         step = math.ceil(len(members) / parts)
         for start in range(0, len(members), step):
             part = members[start : start + step]

@@ -230,9 +230,10 @@ def plan_trials(config: SweepConfig, tables: Tables | None = None) -> list[Trial
         ConfXError: Two trials with the same key (an axis lists a value twice).
     """
     trials = []
+    drawn = {index: rotating_groups(config, index) for index, entry in enumerate(config.algorithms) if entry.groups}
     for group in problem_groups(config):
-        for entry in config.algorithms:
-            if entry.tune is not None:
+        for index, entry in enumerate(config.algorithms):
+            if entry.tune is not None or (index in drawn and group not in drawn[index]):
                 continue
             seeds = [0] if entry.name == "exact" else config.seeds  # the exact optimum needs no seed
             trials += [
@@ -242,6 +243,18 @@ def plan_trials(config: SweepConfig, tables: Tables | None = None) -> list[Trial
     if len(set(keys)) != len(keys):
         raise ConfXError("the sweep plans the same trial twice (an axis lists a value twice?)")
     return trials
+
+
+def rotating_groups(config: SweepConfig, index: int) -> set[Group]:
+    """The problem groups algorithm ``index`` (which has ``groups``) runs on, drawn by the sweep's ``rotation``."""
+    import numpy as np
+
+    entry = config.algorithms[index]
+    groups = list(problem_groups(config))
+    assert entry.groups is not None
+    rng = np.random.default_rng([config.rotation, index])
+    picked = rng.choice(len(groups), size=min(entry.groups, len(groups)), replace=False)
+    return {groups[i] for i in sorted(picked)}
 
 
 def tuning_base_trials(config: SweepConfig, entry: AlgorithmEntry, tables: Tables | None = None) -> list[Trial]:
