@@ -303,8 +303,20 @@ def test_runs_logged_in_one_batch_read_back_like_runs_logged_one_by_one(store: S
         )
         for i in range(3)
     ] + [
-        tracking.TrialRun("batched-failed", "failed", {"algorithm": "ga"}, {tracking.CHUNK_TAG: "chunk-a"}, {}, None,
-                          {}, "FAILED", "Traceback\nValueError: boom", [], 1, 2)  # fmt: skip
+        tracking.TrialRun(
+            "batched-failed",
+            "failed",
+            {"algorithm": "ga"},
+            {tracking.CHUNK_TAG: "chunk-a"},
+            {},
+            None,
+            {},
+            "FAILED",
+            "Traceback\nValueError: boom",
+            [],
+            1,
+            2,
+        )  # fmt: skip
     ]
     run_ids = tracking.log_trial_runs(store.tracking_uri, store.experiment_id, parent, runs)
     reference = store.client.get_run(one)
