@@ -51,6 +51,24 @@ def layer_frame(trial: Trial, solution: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def layer_table(trials: Sequence[Trial], solutions: Sequence[pd.DataFrame]) -> Any:
+    """The rows of ``layers/`` of many searches as one Arrow table (see :func:`layer_frame`; built without pandas)."""
+    import pyarrow as pa
+
+    tables = []
+    for trial, solution in zip(trials, solutions, strict=True):
+        if not len(solution):
+            continue
+        table = pa.Table.from_pandas(solution, preserve_index=False)
+        n = table.num_rows
+        table = table.add_column(0, "trial_key", pa.array([trial.key] * n))
+        for axis in LAYER_AXES:
+            value = trial.network_name if axis == "network" else getattr(trial, axis)
+            table = table.append_column(axis, pa.array([value] * n))
+        tables.append(table)
+    return pa.concat_tables(tables, promote_options="permissive") if tables else None
+
+
 def _planned_row(sweep: str, trial: Trial) -> dict[str, object]:
     record = trial.to_record()
     return {

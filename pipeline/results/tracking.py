@@ -693,48 +693,48 @@ def _insert_runs(store: object, experiment_id: str, values: Sequence[_RunValues]
     run on SQLite; one transaction for a batch costs about a millisecond per run. The rows are
     the ones :class:`~mlflow.store.tracking.sqlalchemy_store.SqlAlchemyStore` itself writes.
     """
+    import sqlalchemy
     from mlflow.entities import LifecycleStage, SourceType
     from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric, SqlParam, SqlRun, SqlTag
     from mlflow.utils.uri import append_to_uri_path
 
     experiment = store.get_experiment(experiment_id)  # type: ignore[attr-defined]
+    run_rows, tag_rows, param_rows, metric_rows, latest_rows = [], [], [], [], []
+    for value, run in zip(values, runs, strict=True):
+        run_rows.append(
+            {
+                "run_uuid": value.run_id,
+                "name": run.run_name,
+                "source_type": SourceType.to_string(SourceType.UNKNOWN),
+                "source_name": "",
+                "entry_point_name": "",
+                "user_id": "unknown",  # as MlflowClient.create_run without an mlflow.user tag
+                "status": run.status,
+                "start_time": run.start_ms,
+                "end_time": run.end_ms,
+                "deleted_time": None,
+                "source_version": "",
+                "lifecycle_stage": LifecycleStage.ACTIVE,
+                "artifact_uri": append_to_uri_path(experiment.artifact_location, value.run_id, "artifacts"),
+                "experiment_id": int(experiment_id),
+            }
+        )
+        tag_rows += [{"key": t.key, "value": t.value, "run_uuid": value.run_id} for t in value.tags]
+        param_rows += [{"key": p.key, "value": p.value, "run_uuid": value.run_id} for p in value.params]
+        latest: dict[str, Metric] = {}
+        for m in value.metrics:
+            metric_rows.append({"key": m.key, "value": m.value, "timestamp": m.timestamp, "step": m.step,
+                                "is_nan": False, "run_uuid": value.run_id})  # fmt: skip
+            if m.key not in latest or m.step >= latest[m.key].step:
+                latest[m.key] = m
+        latest_rows += [{"key": m.key, "value": m.value, "timestamp": m.timestamp, "step": m.step, "is_nan": False,
+                         "run_uuid": value.run_id} for m in latest.values()]  # fmt: skip
+    # Core executemany inserts: the ORM's unit of work costs more than the rows themselves.
     with store.ManagedSessionMaker(read_only=False) as session:  # type: ignore[attr-defined]
-        for value, run in zip(values, runs, strict=True):
-            sql_run = SqlRun(
-                name=run.run_name,
-                artifact_uri=append_to_uri_path(experiment.artifact_location, value.run_id, "artifacts"),
-                run_uuid=value.run_id,
-                experiment_id=int(experiment_id),
-                source_type=SourceType.to_string(SourceType.UNKNOWN),
-                source_name="",
-                entry_point_name="",
-                user_id="unknown",  # as MlflowClient.create_run without an mlflow.user tag
-                status=run.status,
-                start_time=run.start_ms,
-                end_time=run.end_ms,
-                deleted_time=None,
-                source_version="",
-                lifecycle_stage=LifecycleStage.ACTIVE,
-            )
-            sql_run.tags = [SqlTag(key=tag.key, value=tag.value) for tag in value.tags]
-            sql_run.params = [SqlParam(key=param.key, value=param.value) for param in value.params]
-            session.add(sql_run)
-            latest: dict[str, Metric] = {}
-            for metric in value.metrics:
-                if metric.key not in latest or metric.step >= latest[metric.key].step:
-                    latest[metric.key] = metric
-            session.add_all(
-                SqlMetric(
-                    key=m.key, value=m.value, timestamp=m.timestamp, step=m.step, is_nan=False, run_uuid=value.run_id
-                )  # fmt: skip
-                for m in value.metrics
-            )
-            session.add_all(
-                SqlLatestMetric(
-                    key=m.key, value=m.value, timestamp=m.timestamp, step=m.step, is_nan=False, run_uuid=value.run_id
-                )  # fmt: skip
-                for m in latest.values()
-            )
+        for model, rows in ((SqlRun, run_rows), (SqlTag, tag_rows), (SqlParam, param_rows),
+                            (SqlMetric, metric_rows), (SqlLatestMetric, latest_rows)):  # fmt: skip
+            if rows:
+                session.execute(sqlalchemy.insert(model.__table__), rows)
 
 
 def _create_runs(client: mlflow.MlflowClient, experiment_id: str, values: Sequence[_RunValues],

@@ -318,23 +318,23 @@ def write_parts(chunk: Chunk, context: SweepContext, logged: Sequence[tuple[Sear
     import tempfile
 
     import pandas as pd
+    import pyarrow.parquet as pq
 
     from confx.pipeline.results import storage
-    from confx.pipeline.results.sweep_tables import layer_frame, trial_row
-    from confx.pipeline.results.tables import write_table
+    from confx.pipeline.results.sweep_tables import layer_table, trial_row
+    from confx.pipeline.results.tables import write_atomic, write_table
 
     if not logged:
         return
     rows = [trial_row(context.sweep, o.trial, o.summary, {**o.final, "run_id": run_id}) for o, run_id in logged]
-    layers = [layer_frame(o.trial, o.solution) for o, _ in logged]
+    layers = layer_table([o.trial for o, _ in logged], [o.solution for o, _ in logged])
     location = storage.join(context.location, PARTS_FOLDER)
     remote = storage.is_remote(location)
     folder = Path(tempfile.mkdtemp(prefix="confx-parts-")) if remote else Path(location)
     folder.mkdir(parents=True, exist_ok=True)
     name = f"{chunk.key}-{secrets.token_hex(4)}.parquet"
     write_table(pd.DataFrame(rows), folder / f"trials-{name}")
-    frames = [frame for frame in layers if len(frame)]
-    if frames:
-        write_table(pd.concat(frames, ignore_index=True), folder / f"layers-{name}")
+    if layers is not None:
+        write_atomic(folder / f"layers-{name}", lambda temp: pq.write_table(layers, temp))
     for path in folder.glob(f"*-{name}"):
         storage.upload(path, storage.join(location, path.name))

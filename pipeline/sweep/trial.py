@@ -271,7 +271,7 @@ def run_search_outputs(
     """
     import time
 
-    from confx.pipeline.results.search_outputs import curve_frame, solution_frame, summary_dict, write_search
+    from confx.pipeline.results.search_outputs import curve_frame, solution_frame, summary_dict, write_outputs
     from confx.pipeline.search import run_search
 
     out, location = folder
@@ -292,8 +292,9 @@ def run_search_outputs(
             settings=_search_settings(trial, context),
             progress=report,
         )
-    write_search(problem, result, out)
     summary = summary_dict(problem, result)
+    curve, solution = curve_frame(result), solution_frame(problem, result.design)
+    write_outputs(out, solution, curve, summary)
     final = {
         "objective_value": summary["objective_value"],
         "gap": gap(result.objective_value, optimum, problem.sense),
@@ -303,7 +304,6 @@ def run_search_outputs(
         "cost_model_calls": problem.cost_model_calls,
         "wall_time_s": result.wall_time_s,
     }
-    curve, solution = curve_frame(result), solution_frame(problem, result.design)
     return SearchOutcome(trial, final, summary, curve, solution, out, location, start_ms, int(time.time() * 1000))
 
 
