@@ -8,6 +8,7 @@ output folder and its MLflow run.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
@@ -65,12 +66,12 @@ class Trial:
         """The problem group (values of :data:`GROUP_AXES`)."""
         return (self.network, self.dataflow, self.objective, self.constraint, self.mul)
 
-    @property
+    @functools.cached_property
     def network_name(self) -> str:
         """The network's short name (see :func:`~confx.pipeline.workload.resolve.network_label`)."""
         return network_label(self.network)
 
-    @property
+    @functools.cached_property
     def run_name(self) -> str:
         """The full name ``<network>_F-<objective>_C-<constraint>_Mul-<mul>_DF-<dataflow>_<alg>_s<seed>``.
 
@@ -110,7 +111,7 @@ class Trial:
     def settings_json(self) -> str:
         return json.dumps(dict(self.settings), sort_keys=True)
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
         """A stable, readable id: the run name plus a hash of the settings, budgets and space."""
         hidden = f"{self.settings_json}|{self.budget}|{self.epochs}|{self.space}"
