@@ -38,6 +38,8 @@ from confx.pipeline.sweep.config import load_sweep_config
 from confx.pipeline.sweep.plan import plan_trials
 
 ROOT = Path(__file__).resolve().parents[1]
+ADDRESS: list[str] = []
+"""``--address`` of a Ray started beforehand (on a machine too loaded for a sweep's own Ray to start in 30 s)."""
 NETWORKS = [
     "alexnet_release", "resnet18_release", "mobilenet_v2_release", "squeezenet_release", "vgg16_release",
     "googlenet_release", "mnasnet_release", "resnet50_release", "shufflenet_v2_release", "example_release",
@@ -100,7 +102,7 @@ def tree_rss(process: psutil.Process) -> int:
 def run_sweep_measured(config: Path, *command_args: str, log_path: Path | None = None) -> dict[str, float]:
     """Run ``confx sweep CONFIG`` (or another command); its wall time and the peak memory of its driver and tree."""
     env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
-    command = [sys.executable, "-m", "confx.pipeline.cli", *(command_args or ("sweep",)), str(config)]
+    command = [sys.executable, "-m", "confx.pipeline.cli", *(command_args or ("sweep",)), str(config), *ADDRESS]
     log_path = log_path or config.with_suffix(".log")
     log = log_path.open("w")
     start, driver_peak, tree_peak = time.perf_counter(), 0, 0
@@ -113,7 +115,11 @@ def run_sweep_measured(config: Path, *command_args: str, log_path: Path | None =
             pass
         tree_peak = max(tree_peak, tree_rss(watched))
         time.sleep(0.5)
-    if driver.returncode not in (0, 1) or (driver.returncode == 1 and command_args != ("nightly",)):
+    if (
+        driver.returncode not in (0, 1)
+        or (driver.returncode == 1 and command_args != ("nightly",))
+        or not any(config.parent.glob("**/trials.parquet"))
+    ):
         raise SystemExit(f"the sweep failed with exit code {driver.returncode}; see {log_path}")
     return {"wall_s": time.perf_counter() - start, "driver_peak": driver_peak, "tree_peak": tree_peak,
             "returncode": driver.returncode}  # fmt: skip
@@ -196,8 +202,12 @@ def main() -> None:
     parser.add_argument("--rl", action="store_true", help="also measure one ConfuciuX search inside a sweep")
     parser.add_argument("--keep", type=Path, help="keep the sweeps' results in this folder")
     parser.add_argument("--nightly", action="store_true", help="only time conf/nightly.yaml's full scan (one date)")
+    parser.add_argument(
+        "--address", help="a local Ray started beforehand (`ray start --head`), instead of the sweep's own"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
+    ADDRESS.extend(["--address", args.address] if args.address else [])
     cpus = os.cpu_count() or 1
     print(f"{cpus} CPUs; load average at start {os.getloadavg()[0]:.1f}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
