@@ -16,9 +16,8 @@ groups or FC layers), named ``<name>_release`` and kept to reproduce the paper.
 
 from __future__ import annotations
 
-import functools
-
 import csv
+import functools
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
