@@ -235,6 +235,12 @@ class _Optima:
             self.known[trial.group] = Optimum(float("nan") if value is None else float(value), float("nan"))
 
     def get(self, group: Group, problems: GroupProblem) -> Optimum:
+        exact_key = self.context.exact_trials.get(group)
+        if group not in self.known and exact_key is not None:
+            # The group's exact trial finished in an earlier invocation (or chunk): its record holds the optimum.
+            record = _record(self.context.trials[exact_key], self.context)
+            if record is not None:
+                self.note(self.context.trials[exact_key], record)
         if group not in self.known:
             problem = problems.fresh()
             result = exact_or_infeasible(problem)

@@ -530,6 +530,7 @@ def run_sweep(
             chunks={chunk.key: chunk for chunk in chunks},
             max_failures=config.max_failures,
             known_runs={key: run for key, run in known.items() if key not in finished},
+            exact_trials={t.group: t.key for t in trials if t.algorithm == "exact"},
         )
         echo(f"{len(pending)} searches in {len(chunks)} Tune trials")
         errors = run_grid(config, trials, context, finished=finished, echo=echo)

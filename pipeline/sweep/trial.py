@@ -82,6 +82,7 @@ class SweepContext:
         chunks: The Tune trials' searches, by chunk key.
         max_failures: Retries of a failing search (inside its chunk) before it is recorded as failed.
         known_runs: Child runs that already exist (an earlier invocation's), by trial key.
+        exact_trials: The key of each group's ``exact`` trial (a resumed chunk reads the optimum from its record).
     """
 
     sweep: str
@@ -98,6 +99,7 @@ class SweepContext:
     chunks: Mapping[str, Chunk] = field(default_factory=dict)
     max_failures: int = 1
     known_runs: Mapping[str, str] = field(default_factory=dict)
+    exact_trials: Mapping[Group, str] = field(default_factory=dict)
 
 
 def _search_settings(trial: Trial, context: SweepContext) -> dict[str, Any]:
