@@ -17,6 +17,7 @@ groups or FC layers), named ``<name>_release`` and kept to reproduce the paper.
 from __future__ import annotations
 
 import csv
+import functools
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -141,12 +142,18 @@ class CatalogEntry:
 
 def catalog() -> dict[str, CatalogEntry]:
     """Every built-in table by name, sorted: the true tables and the release's ``*_release`` tables."""
+    return {entry.name: entry for entry in _catalog_entries()}
+
+
+@functools.cache
+def _catalog_entries() -> tuple[CatalogEntry, ...]:
+    # Listed once per process: a sweep names its networks for every one of its (thousands of) trials.
     entries = []
     for folder, suffix in _FOLDERS.items():
         for file in resources.files(_CATALOG).joinpath(folder).iterdir():
             if file.name.endswith(".csv"):
                 entries.append(CatalogEntry(file.name.removesuffix(".csv") + suffix, folder, file.name))
-    return {entry.name: entry for entry in sorted(entries, key=lambda e: e.name)}
+    return tuple(sorted(entries, key=lambda e: e.name))
 
 
 def builtin_networks() -> tuple[str, ...]:

@@ -34,7 +34,13 @@ from confx.pipeline.results.report_plots import (
     plot_gap_by_algorithm,
     plot_pareto,
 )
-from confx.pipeline.results.schema import COMPARISON_COLUMNS, COMPARISON_KEYS, GROUP_AXES, TRIAL_COLUMNS  # noqa: F401
+from confx.pipeline.results.schema import (  # noqa: F401
+    COMPARISON_COLUMNS,
+    COMPARISON_KEYS,
+    GROUP_AXES,
+    PROBLEM_AXES,
+    TRIAL_COLUMNS,
+)
 from confx.pipeline.results.tables import write_table, write_text
 from confx.pipeline.results.units import OBJECTIVE_UNITS
 
@@ -65,6 +71,8 @@ HTML_FILE = "report.html"
 COMPARISON_CSV = "comparison.csv"
 PIVOT_CSV = "pivot.csv"
 TRIALS_CSV = "trials.csv"
+PARETO_PANELS = 24
+"""Most problems ``pareto.png`` draws (``pareto.parquet`` holds every one)."""
 OPTIMAL_GAP = 1e-9
 """A gap at most this small counts as reaching the optimum."""
 
@@ -383,6 +391,15 @@ class ReportFiles:
         return [self.html, self.markdown, *self.plots, *self.tables]
 
 
+def _plotted(trials: pd.DataFrame) -> pd.DataFrame:
+    """The trials of the first :data:`PARETO_PANELS` problems (a scan of hundreds would draw a poster)."""
+    problems = trials[list(PROBLEM_AXES)].drop_duplicates().sort_values(list(PROBLEM_AXES))
+    if len(problems) <= PARETO_PANELS:
+        return trials
+    logger.info("pareto.png: drawing the first %d of %d problems", PARETO_PANELS, len(problems))
+    return trials.merge(problems.head(PARETO_PANELS), on=list(PROBLEM_AXES))
+
+
 def build_report(trials: pd.DataFrame, out_dir: Path, *, title: str, front: pd.DataFrame | None = None) -> ReportFiles:
     """Write a sweep's report, its plots and CSV copies of its tables into out_dir.
 
@@ -402,7 +419,10 @@ def build_report(trials: pd.DataFrame, out_dir: Path, *, title: str, front: pd.D
     out_dir.mkdir(parents=True, exist_ok=True)
     table = comparison_table(trials)
     pivot = pivot_table(trials)
-    plots = [plot_gap_by_algorithm(trials, out_dir / GAP_PLOT), plot_pareto(trials, front, out_dir / PARETO_PLOT)]
+    plots = [
+        plot_gap_by_algorithm(trials, out_dir / GAP_PLOT),
+        plot_pareto(_plotted(trials), front, out_dir / PARETO_PLOT),
+    ]
     markdown, page = out_dir / REPORT_FILE, out_dir / HTML_FILE
     write_text(markdown, report_markdown(trials, pivot, title=title, plots=plots))
     write_text(page, report_html(trials, pivot, table, title=title, plots=plots))

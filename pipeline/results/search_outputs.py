@@ -78,22 +78,21 @@ def solution_frame(problem: Problem, design: np.ndarray | None) -> pd.DataFrame:
     in MAESTRO's um^2, also as ``area_mm2``), each layer evaluated at its own stride and group count.
     """
     layers = problem.layers
-    dims = layers.dims
-    frame = pd.DataFrame(dims, columns=list(LAYER_COLUMNS))
-    frame.insert(0, "layer_index", np.arange(problem.n_layers))
-    frame.insert(1, "layer_name", list(layers.layer_names))
-    for column in LAYER_OPTION_COLUMNS:
-        frame[column] = getattr(layers, column)
+    dims = np.asarray(layers.dims)
+    # Built as one dict of columns: a frame grown column by column costs more than the search it reports.
+    columns: dict[str, object] = {"layer_index": np.arange(problem.n_layers), "layer_name": list(layers.layer_names)}
+    columns |= {name: dims[:, i] for i, name in enumerate(LAYER_COLUMNS)}
+    columns |= {name: getattr(layers, name) for name in LAYER_OPTION_COLUMNS}
     if design is None:  # nothing feasible found: no rows, but every column, so exports and tables still work
-        return _empty_solution(frame)
+        return _empty_solution(pd.DataFrame(columns))
     codes = design[:, GENE_DATAFLOW] if problem.space.choose_dataflow else np.full(len(dims), problem.dataflow_code)
     # Depthwise layers (T=2) use the depthwise template whatever the dataflow says.
-    frame["dataflow"] = np.asarray(problem.mappings, dtype=object)[codes]
-    frame["num_pe"] = design[:, GENE_NUM_PE]
-    frame["ktile"] = design[:, GENE_KTILE]
+    columns["dataflow"] = np.asarray(problem.mappings, dtype=object)[codes]
+    columns["num_pe"] = design[:, GENE_NUM_PE]
+    columns["ktile"] = design[:, GENE_KTILE]
     hardware = problem.hardware_values(design)
-    frame["noc_bw"] = hardware["noc_bw"]
-    frame["simd_lanes"] = hardware["simd_lanes"]
+    columns["noc_bw"] = hardware["noc_bw"]
+    columns["simd_lanes"] = hardware["simd_lanes"]
     knobs = problem.space.hardware
     costs: dict[str, np.ndarray] = {name: np.zeros(len(dims), dtype=kind) for name, kind in _output_kinds().items()}
     options = layers.options()
@@ -112,10 +111,9 @@ def solution_frame(problem: Problem, design: np.ndarray | None) -> pd.DataFrame:
         )
         for name, values in part.to_dict().items():
             costs[name][m] = values
-    for name, values in costs.items():
-        frame[name] = values
-    frame["area_mm2"] = frame["area"] * 1e-6
-    return frame
+    columns |= costs
+    columns["area_mm2"] = costs["area"] * 1e-6
+    return pd.DataFrame(columns)
 
 
 def _output_kinds() -> dict[str, type]:
@@ -141,7 +139,13 @@ def curve_frame(result: SearchResult) -> pd.DataFrame:
 
 
 def write_search(problem: Problem, result: SearchResult, out_dir: str | Path) -> Path:
-    """Write ``summary.json``, ``solution.parquet`` and ``curve.parquet`` into out_dir.
+    """Write ``summary.json``, ``solution.parquet`` and ``curve.parquet`` into out_dir (see :func:`write_outputs`)."""
+    summary = summary_dict(problem, result)
+    return write_outputs(out_dir, solution_frame(problem, result.design), curve_frame(result), summary)
+
+
+def write_outputs(out_dir: str | Path, solution: pd.DataFrame, curve: pd.DataFrame, summary: dict[str, object]) -> Path:
+    """Write a search's three outputs, already computed, into out_dir.
 
     Each file is written atomically, the summary last; a folder this call created is removed
     again if the writing fails or is interrupted.
@@ -150,9 +154,9 @@ def write_search(problem: Problem, result: SearchResult, out_dir: str | Path) ->
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     try:
-        write_table(solution_frame(problem, result.design), out / "solution.parquet")
-        write_table(curve_frame(result), out / "curve.parquet")
-        write_text(out / "summary.json", json.dumps(summary_dict(problem, result), indent=2) + "\n")
+        write_table(solution, out / "solution.parquet")
+        write_table(curve, out / "curve.parquet")
+        write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     except BaseException:
         if created:
             for name in ("solution.parquet", "curve.parquet", "summary.json"):

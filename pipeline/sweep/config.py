@@ -112,6 +112,8 @@ class AlgorithmEntry(_Frozen):
         epochs: The release's epochs E (RL searches).
         settings: Algorithm settings; a list value is a grid axis.
         tune: Search these settings with Optuna instead of a grid.
+        groups: Run on only this many problem groups, drawn afresh for each ``rotation`` of the
+            sweep (the nightly scan rotates by date); None: every group.
     """
 
     name: Literal[ALGORITHM_NAMES]  # type: ignore[valid-type]
@@ -119,6 +121,7 @@ class AlgorithmEntry(_Frozen):
     epochs: int = Field(DEFAULT_EPOCHS, ge=3, le=COUNT_MAX)
     settings: dict[str, Any] = Field(default_factory=dict)
     tune: TuneBlock | None = None
+    groups: int | None = Field(None, ge=1)
 
     @model_validator(mode="after")
     def _tune_and_grid_do_not_overlap(self) -> AlgorithmEntry:
@@ -185,13 +188,17 @@ class SweepConfig(_Frozen):
     hardware: str = "release"
     noc_bw: list[int] = Field(default_factory=list)
     simd_lanes: list[int] = Field(default_factory=list)
-    front_levels: int = Field(41, ge=0)
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     algorithms: list[AlgorithmEntry] = Field(min_length=1)
     resources: Resources = Resources()
     tracking: Tracking = Tracking()
     results_dir: str = "results"
     max_failures: int = Field(1, ge=0)
+    rotation: int = Field(0, ge=0)
+    """Draws the problem groups of algorithms with ``groups`` (the nightly scan sets it from the date)."""
+    front_levels: int = Field(41, ge=0, le=10_001)
+    """Evenly spaced budget levels of the report's exact Pareto front, besides the sweep's own; 0: the
+    sweep's own exact trials are the front (nothing solved again)."""
     nightly: Nightly = Nightly()
 
     @field_validator("muls")

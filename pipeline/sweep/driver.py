@@ -15,21 +15,29 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from confx.costmodel import COST_MODEL_VERSION
 from confx.costmodel.errors import ConfXError
 from confx.pipeline.results import storage
 from confx.pipeline.results.schema import PARETO_SCHEMA
+from confx.pipeline.sweep.chunks import Chunk, is_expensive, pack_trials
 from confx.pipeline.sweep.config import SweepConfig
 from confx.pipeline.sweep.plan import Group, Trial, plan_trials, problem_groups, varying_axes
-from confx.pipeline.sweep.trial import RECORD_FILE, TRIALS_FOLDER, Optimum, SweepContext, run_trial
+from confx.pipeline.sweep.trial import (
+    RECORD_FILE,
+    TRIALS_FOLDER,
+    ExactRun,
+    Optimum,
+    SweepContext,
+    exact_or_infeasible,
+    run_chunk,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -77,21 +85,27 @@ def resolve_networks(config: SweepConfig, location: str, results_dir: Path) -> t
     return tables, local
 
 
-def exact_optima(config: SweepConfig, local_tables: Mapping[str, Path] | None = None) -> dict[Group, Optimum]:
-    """The certified optimum of every problem group (NaN where no exact method certifies one).
+def exact_optima(
+    config: SweepConfig, local_tables: Mapping[str, Path] | None = None, *, groups: Sequence[Group] | None = None
+) -> dict[Group, Optimum]:
+    """The certified optimum of problem groups (NaN where no exact method certifies one, or nothing fits).
+
+    Only the groups of searches that run alone (the RL searches, tuning stages) need the driver's
+    optimum; a chunk of cheap searches finds its groups' optima itself (see
+    :mod:`confx.pipeline.sweep.batch`). Each result is kept, so the group's ``exact`` trial reuses it.
 
     Args:
         config: The sweep.
         local_tables: The layer-table file of each network that is not a built-in name.
+        groups: The groups to solve (default: every group of the sweep).
     """
     from confx.costmodel.layers import load_network
     from confx.envs.problem import build_problem
-    from confx.pipeline.search import run_search
     from confx.pipeline.workload.resolve import network_label
 
     local_tables = local_tables or {}
     optima = {}
-    for group in problem_groups(config):
+    for group in problem_groups(config) if groups is None else groups:
         network, dataflow, objective, constraint, mul = group
         model = str(local_tables.get(network, network))
         problem = build_problem(
@@ -103,25 +117,67 @@ def exact_optima(config: SweepConfig, local_tables: Mapping[str, Path] | None = 
             space=config.action_space(),
             layers=replace(load_network(model), name=network_label(network)),
         )
-        result = run_search(problem, "exact", seed=0)
-        optima[group] = Optimum(result.objective_value if result.optimal else float("nan"), problem.budget)
+        result = exact_or_infeasible(problem)
+        exact = ExactRun(result, problem.cost_model_calls, problem.model_evaluations)
+        optima[group] = Optimum(result.objective_value if result.optimal else float("nan"), problem.budget, exact)
     return optima
 
 
+def _alone_groups(config: SweepConfig, pending: Sequence[Trial]) -> list[Group]:
+    """Groups whose searches need the driver's optimum: those of RL searches and of tuning stages."""
+    groups = {t.group for t in pending if is_expensive(t)}
+    if any(entry.tune is not None for entry in config.algorithms):
+        groups |= set(problem_groups(config))
+    return [group for group in problem_groups(config) if group in groups]
+
+
+def _exact_front(config: SweepConfig, table: pd.DataFrame) -> pd.DataFrame:
+    """The front at the sweep's own budget levels, from its ``exact`` trials (nothing solved again)."""
+    exact = table[(table["algorithm"] == "exact") & (table["status"] == "ok")]
+    front = pd.DataFrame(
+        {
+            "model": [Path(str(network)).stem for network in exact["network"]],
+            "space": exact["space"].to_numpy(),
+            "dataflow": exact["dataflow"].to_numpy(),
+            "objective": exact["objective"].to_numpy(),
+            "constraint": exact["constraint"].to_numpy(),
+            "mul": exact["mul"].to_numpy(),
+            "budget": exact["budget"].to_numpy(),
+            "objective_value": exact["objective_value"].to_numpy(),
+            "constraint_used": exact["constraint_used"].to_numpy(),
+            "optimal": exact["optimal"].fillna(False).astype(bool).to_numpy(),
+        }
+    )
+    return front.reindex(columns=PARETO_SCHEMA.names)
+
+
 def write_front(
-    config: SweepConfig, results_dir: Path, local_tables: Mapping[str, Path] | None = None
+    config: SweepConfig,
+    results_dir: Path,
+    local_tables: Mapping[str, Path] | None = None,
+    table: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, list[Path]]:
     """The exact optimum of every problem at many budget levels: ``pareto.parquet`` and ``pareto.csv``.
+
+    With ``front_levels: 0`` and ``exact`` among the algorithms, the front is the sweep's own
+    exact trials (``table``): a scan with a dozen budget levels draws its front for free.
 
     Args:
         config: The sweep.
         results_dir: Where the two files go.
         local_tables: The layer-table file of each network that is not a built-in name.
+        table: The sweep's ``trials.parquet``.
     """
     from confx.costmodel.layers import load_network
     from confx.pipeline.results.tables import write_table
     from confx.pipeline.search.pareto import front_levels, group_front
 
+    paths = [results_dir / "pareto.parquet", results_dir / "pareto.csv"]
+    if config.front_levels == 0 and table is not None and any(e.name == "exact" for e in config.algorithms):
+        front = _exact_front(config, table)
+        for path in paths:
+            write_table(front, path)
+        return front, paths
     local_tables = local_tables or {}
     problems = dict.fromkeys(
         (network, dataflow, objective, constraint)
@@ -144,65 +200,73 @@ def write_front(
 # --- progress ---------------------------------------------------------------------------------
 
 
-def _group_label(trial: Trial) -> str:
-    return f"{trial.network_name}/{trial.dataflow}/{trial.objective}/mul {trial.mul}"
+def _progress_callback(chunks: Mapping[str, Chunk], echo: Echo, *, n_trials: int, finished_before: int) -> Any:
+    """A Tune callback printing searches done / failed / running / pending of the whole sweep.
 
-
-def _progress_callback(trials: dict[str, Trial], echo: Echo, *, n_trials: int, finished_before: int) -> Any:
-    """A Tune callback printing trials done / failed / running / pending of the whole sweep.
+    Each chunk reports how many of its searches are done and failed so far; a failed search is
+    echoed once (``trial failed: <key>``).
 
     Args:
-        trials: The planned trials by key.
+        chunks: The chunks of this invocation, by key.
         echo: Receives the lines.
-        n_trials: Every trial of the sweep.
-        finished_before: Trials that had finished before this invocation (a resume), counted as done.
+        n_trials: Every search of the sweep.
+        finished_before: Searches that had finished before this invocation (a resume), counted as done.
     """
     from ray import tune
 
     class SweepProgress(tune.Callback):
         def __init__(self) -> None:
-            self.finished_before = finished_before
-            self.done: set[str] = set()
-            self.failed: set[str] = set()
+            self.done: dict[str, int] = {}
+            self.failed: dict[str, int] = {}
             self.running: set[str] = set()
-            self.best: dict[str, float] = {}
+            self.echoed: set[str] = set()
             self.last = 0.0
 
         def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-            self.running.add(trial.trial_id)
+            self.running.add(trial.config["chunk"])
             self._print()
 
         def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict, **info: Any) -> None:
-            value = result.get("best_objective")
-            if value is not None and np.isfinite(value):
-                key = _group_label(_planned(trial))
-                self.best[key] = value if key not in self.best else min(self.best[key], value)
+            self._take(trial.config["chunk"], result)
             self._print()
 
         def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-            self.running.discard(trial.trial_id)
-            self.done.add(trial.trial_id)
+            self.running.discard(trial.config["chunk"])
+            self._take(trial.config["chunk"], trial.last_result or {})
             self._print(force=True)
 
         def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-            self.running.discard(trial.trial_id)
-            self.failed.add(trial.trial_id)
-            echo(f"trial failed: {trial.config['trial_key']}")
+            key = trial.config["chunk"]
+            self.running.discard(key)
+            self.failed[key] = len(chunks[key].trial_keys) - self.done.get(key, 0)
+            for trial_key in chunks[key].trial_keys[self.done.get(key, 0) :]:
+                self._echo_failure(trial_key)
             self._print(force=True)
+
+        def _take(self, key: str, result: Mapping[str, Any]) -> None:
+            if "chunk_done" not in result:
+                return
+            self.done[key] = int(result["chunk_done"])
+            self.failed[key] = int(result["chunk_failed"])
+            for trial_key in json.loads(result.get("chunk_failures") or "{}"):
+                self._echo_failure(trial_key)
+
+        def _echo_failure(self, trial_key: str) -> None:
+            if trial_key not in self.echoed:
+                self.echoed.add(trial_key)
+                echo(f"trial failed: {trial_key}")
 
         def _print(self, force: bool = False) -> None:
             if not force and time.perf_counter() - self.last < 5:
                 return
             self.last = time.perf_counter()
-            done = self.finished_before + len(self.done)
-            pending = n_trials - done - len(self.failed) - len(self.running)
-            echo(
-                f"[{done} done, {len(self.failed)} failed, {len(self.running)} running, "
-                f"{max(pending, 0)} pending of {n_trials}]"
+            done = finished_before + sum(self.done.values())
+            failed = sum(self.failed.values())
+            running = sum(
+                len(chunks[key].trial_keys) - self.done.get(key, 0) - self.failed.get(key, 0) for key in self.running
             )
-
-    def _planned(tune_trial: Any) -> Trial:
-        return trials[tune_trial.config["trial_key"]]
+            pending = n_trials - done - failed - running
+            echo(f"[{done} done, {failed} failed, {running} running, {max(pending, 0)} pending of {n_trials}]")
 
     return SweepProgress()
 
@@ -231,17 +295,32 @@ class SweepOutcome:
     report: Path
 
 
+BATCH_CPUS = 1.0
+"""CPUs a chunk of cheap searches reserves: it computes on one core all along."""
+
+
 def _trial_folder_name(trial: Any) -> str:
-    return f"{trial.config['trial_key']}_{trial.trial_id}"
+    return str(trial.config.get("chunk") or trial.trial_id)
 
 
-def _with_resources(config: SweepConfig) -> Callable[[Any], Any]:
-    """Wrap a trainable so that it reserves the trial's CPUs plus bundles for the GA's nested Ray tasks."""
+def _with_resources(config: SweepConfig, chunks: Mapping[str, Chunk] | None = None) -> Callable[[Any], Any]:
+    """Wrap a trainable so that it reserves the trial's CPUs plus bundles for the GA's nested Ray tasks.
+
+    A chunk of cheap searches reserves :data:`BATCH_CPUS` only (no GA tasks).
+    """
     from ray import tune
 
     resources = config.resources
     bundles = [{"CPU": resources.cpus_per_trial}] + [{"CPU": resources.ga_task_cpus}] * resources.ga_tasks
-    return lambda trainable: tune.with_resources(trainable, tune.PlacementGroupFactory(bundles))
+    alone, batch = tune.PlacementGroupFactory(bundles), tune.PlacementGroupFactory([{"CPU": BATCH_CPUS}])
+    if chunks is None:
+        return lambda trainable: tune.with_resources(trainable, alone)
+
+    def per_chunk(trial_config: dict[str, Any]) -> Any:
+        chunk = chunks.get(trial_config.get("chunk", ""))
+        return alone if chunk is None or chunk.expensive else batch
+
+    return lambda trainable: tune.with_resources(trainable, per_chunk)
 
 
 def finished_trials(results_dir: Path, trials: list[Trial]) -> set[str]:
@@ -260,27 +339,29 @@ def finished_trials(results_dir: Path, trials: list[Trial]) -> set[str]:
 def run_grid(
     config: SweepConfig, trials: list[Trial], context: SweepContext, *, finished: set[str], echo: Echo
 ) -> dict[str, str]:
-    """Run the planned trials that have not finished as a Tune grid; return the last error line of failed ones.
+    """Run the planned searches that have not finished, packed into chunks, as a Tune grid.
 
-    Finished trials are known by their record file, never by Tune's experiment state (which a
+    Finished searches are known by their record file, never by Tune's experiment state (which a
     killed driver may have saved before its last trials finished), so none is started twice.
     Each invocation is a new Tune experiment under ``tune/``.
+
+    Returns:
+        The last error line of every search that failed, by key.
     """
     from ray import tune
 
-    pending = [t.key for t in trials if t.key not in finished]
-    progress = _progress_callback(
-        dict(context.trials), echo, n_trials=len(trials), finished_before=len(trials) - len(pending)
-    )
+    chunks = context.chunks
+    progress = _progress_callback(chunks, echo, n_trials=len(trials), finished_before=len(finished))
+    pending = sum(len(chunk.trial_keys) for chunk in chunks.values())
     if finished:
-        echo(f"resuming: {len(finished)} of {len(trials)} trials finished before; running the other {len(pending)}")
-    if not pending:
+        echo(f"resuming: {len(finished)} of {len(trials)} trials finished before; running the other {pending}")
+    if not chunks:
         progress._print(force=True)
         return {}
-    trainable = _with_resources(config)(tune.with_parameters(run_trial, context=context))
+    trainable = _with_resources(config, chunks)(tune.with_parameters(run_chunk, context=context))
     tuner = tune.Tuner(
         trainable,
-        param_space={"trial_key": tune.grid_search(pending)},
+        param_space={"chunk": tune.grid_search(list(chunks))},
         tune_config=tune.TuneConfig(
             max_concurrent_trials=config.resources.max_concurrent_trials or None,
             reuse_actors=True,  # skips re-importing torch and RLlib per trial
@@ -295,7 +376,25 @@ def run_grid(
         ),
     )
     grid = tuner.fit()
-    return {r.config["trial_key"]: str(r.error).strip().splitlines()[-1] for r in grid if r.error and r.config}
+    errors: dict[str, str] = {}
+    for result in grid:
+        if not result.config:
+            continue
+        errors.update(json.loads((result.metrics or {}).get("chunk_failures") or "{}"))
+        if result.error:
+            line = str(result.error).strip().splitlines()[-1]
+            for key in chunks[result.config["chunk"]].trial_keys:
+                errors.setdefault(key, line)
+    return errors
+
+
+def _slots(config: SweepConfig) -> int:
+    """Chunks of cheap searches that run at once."""
+    import ray
+
+    cpus = float(ray.cluster_resources().get("CPU", 1.0))
+    limit = config.resources.max_concurrent_trials or 10**9
+    return max(1, min(int(cpus // BATCH_CPUS), limit))
 
 
 def _results_location(config: SweepConfig, results_folder: Path | None) -> str:
@@ -356,9 +455,10 @@ def run_sweep(
             a tracking server; a results folder that is (or lies under) a file; a trial planned twice.
     """
     from confx.pipeline.results.report import build_report
-    from confx.pipeline.results.sweep_tables import collect_results, tuned_trials, write_results
+    from confx.pipeline.results.sweep_tables import PARTS_FOLDER, assemble_results, tuned_trials
     from confx.pipeline.results.tables import check_output_folder
     from confx.pipeline.results.tracking import (
+        child_runs,
         close_parent_run,
         default_tracking_uri,
         ensure_experiment,
@@ -408,9 +508,13 @@ def run_sweep(
         if local_tables:
             log_folder(uri, parent, results_dir / NETWORKS_FOLDER, artifact_path=NETWORKS_FOLDER)
         start = time.perf_counter()
-        optima = exact_optima(config, local_tables)
-        echo(f"exact optima of {len(optima)} problem groups in {time.perf_counter() - start:.1f} s")
+        pending = [t for t in trials if t.key not in finished]
+        optima = exact_optima(config, local_tables, groups=_alone_groups(config, pending))
+        if optima:
+            echo(f"exact optima of {len(optima)} problem groups in {time.perf_counter() - start:.1f} s")
         connected = ensure_ray(address)
+        chunks = pack_trials(pending, slots=_slots(config))
+        known = child_runs(uri, experiment_id, parent) if started else {}
         context = SweepContext(
             sweep=config.name,
             location=location,
@@ -423,14 +527,20 @@ def run_sweep(
             ga_task_cpus=config.resources.ga_task_cpus,
             tables=tables,
             name_axes=_name_axes(config, trials),
+            chunks={chunk.key: chunk for chunk in chunks},
+            max_failures=config.max_failures,
+            known_runs={key: run for key, run in known.items() if key not in finished},
+            exact_trials={t.group: t.key for t in trials if t.algorithm == "exact"},
         )
+        echo(f"{len(pending)} searches in {len(chunks)} Tune trials")
         errors = run_grid(config, trials, context, finished=finished, echo=echo)
         for index, entry in enumerate(e for e in config.algorithms if e.tune is not None):
             run_tuning(config, entry, index, context, resources=_with_resources(config), resume=resume, echo=echo)
         storage.download(storage.join(location, TRIALS_FOLDER), results_dir / TRIALS_FOLDER)
-        table, layers = collect_results(config.name, trials + tuned_trials(results_dir, trials), results_dir, errors)
-        written = write_results(table, layers, results_dir)
-        front, front_files = write_front(config, results_dir, local_tables)
+        storage.download(storage.join(location, PARTS_FOLDER), results_dir / PARTS_FOLDER)
+        tuned = tuned_trials(results_dir, trials) if any(e.tune is not None for e in config.algorithms) else []
+        table, written = assemble_results(config.name, trials + tuned, results_dir, errors)
+        front, front_files = write_front(config, results_dir, local_tables, table)
         report = build_report(table, results_dir, title=f"ConfX sweep {config.name}", front=front)
         for path in [*written, *report.all, *front_files]:
             storage.upload(path, storage.join(location, path.name))

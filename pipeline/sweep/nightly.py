@@ -155,6 +155,7 @@ def run_nightly(
     echo: Any = print,
 ) -> NightlyOutcome:
     """Run (or resume) the scan of one date, compare it with the previous night, write and log the report."""
+    from confx.pipeline.results.sweep_tables import read_results
     from confx.pipeline.results.tracking import close_parent_run
     from confx.pipeline.sweep.driver import run_sweep
 
@@ -164,13 +165,15 @@ def run_nightly(
             "folder: give a path every node mounts, e.g. /mnt/confx/results"
         )
     folder = night_folder(config, date)
+    # Algorithms that run on a few groups a night (ConfuciuX) get other groups every night.
+    config = config.model_copy(update={"rotation": date.toordinal()})
     outcome = run_sweep(
         config, address=address, tracking_uri=tracking_uri, resume=True, results_folder=folder, echo=echo
     )
     previous = previous_night(config, date)
     comparison = None
     if previous is not None:
-        comparison = compare_nights(pd.read_parquet(previous / "trials.parquet"), outcome.trials, config.nightly)
+        comparison = compare_nights(read_results(previous), outcome.trials, config.nightly)
         write_table(comparison, folder / "comparison.parquet")
     failed = int((outcome.trials["status"] != "ok").sum())
     report = folder / "nightly_report.md"

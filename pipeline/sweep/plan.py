@@ -8,6 +8,7 @@ output folder and its MLflow run.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
@@ -71,12 +72,12 @@ class Trial:
         """The problem group (values of :data:`GROUP_AXES`)."""
         return (self.network, self.dataflow, self.objective, self.constraint, self.mul)
 
-    @property
+    @functools.cached_property
     def network_name(self) -> str:
         """The network's short name (see :func:`~confx.pipeline.workload.resolve.network_label`)."""
         return network_label(self.network)
 
-    @property
+    @functools.cached_property
     def run_name(self) -> str:
         """The full name ``<network>_F-<objective>_C-<constraint>_Mul-<mul>_DF-<dataflow>_<alg>_s<seed>``.
 
@@ -116,7 +117,7 @@ class Trial:
     def settings_json(self) -> str:
         return json.dumps(dict(self.settings), sort_keys=True)
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
         """A stable, readable id: the run name plus a hash of the settings, budgets and space."""
         hidden = f"{self.settings_json}|{self.budget}|{self.epochs}|{self.space}"
@@ -262,9 +263,10 @@ def plan_trials(config: SweepConfig, tables: Tables | None = None) -> list[Trial
         ConfXError: Two trials with the same key (an axis lists a value twice).
     """
     trials = []
+    drawn = {index: rotating_groups(config, index) for index, entry in enumerate(config.algorithms) if entry.groups}
     for group in problem_groups(config):
-        for entry in config.algorithms:
-            if entry.tune is not None:
+        for index, entry in enumerate(config.algorithms):
+            if entry.tune is not None or (index in drawn and group not in drawn[index]):
                 continue
             seeds = [0] if entry.name == "exact" else config.seeds  # the exact optimum needs no seed
             trials += [
@@ -274,6 +276,18 @@ def plan_trials(config: SweepConfig, tables: Tables | None = None) -> list[Trial
     if len(set(keys)) != len(keys):
         raise ConfXError("the sweep plans the same trial twice (an axis lists a value twice?)")
     return trials
+
+
+def rotating_groups(config: SweepConfig, index: int) -> set[Group]:
+    """The problem groups algorithm ``index`` (which has ``groups``) runs on, drawn by the sweep's ``rotation``."""
+    import numpy as np
+
+    entry = config.algorithms[index]
+    groups = list(problem_groups(config))
+    assert entry.groups is not None
+    rng = np.random.default_rng([config.rotation, index])
+    picked = rng.choice(len(groups), size=min(entry.groups, len(groups)), replace=False)
+    return {groups[i] for i in sorted(picked)}
 
 
 def tuning_base_trials(config: SweepConfig, entry: AlgorithmEntry, tables: Tables | None = None) -> list[Trial]:

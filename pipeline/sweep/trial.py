@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from confx.pipeline.search.base import Progress
+from confx.pipeline.search.base import Progress, SearchResult
+from confx.pipeline.sweep.chunks import Chunk
 from confx.pipeline.sweep.plan import Group, Trial, gap
 
 if TYPE_CHECKING:
@@ -35,11 +36,30 @@ NETWORK_FILE = "network.csv"
 
 
 @dataclass(frozen=True)
+class ExactRun:
+    """An exact search the driver ran, kept so that the group's ``exact`` trial reuses it.
+
+    Attributes:
+        result: The search's result.
+        cost_model_calls: The problem's counters after it (they belong in the trial's summary).
+        model_evaluations: See ``cost_model_calls``.
+    """
+
+    result: SearchResult
+    cost_model_calls: int
+    model_evaluations: int
+
+
+@dataclass(frozen=True)
 class Optimum:
-    """The certified optimum of a problem group (NaN where no exact method exists) and its budget."""
+    """The certified optimum of a problem group (NaN where no exact method exists) and its budget.
+
+    ``exact`` is the search that found it, reused by the group's ``exact`` trial.
+    """
 
     value: float
     budget: float
+    exact: ExactRun | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +79,10 @@ class SweepContext:
         tables: The layer-table file (path or URI) of each network SOURCE that is not a built-in name.
         name_axes: The axes that vary in the sweep; the runs' names show them
             (see :meth:`~confx.pipeline.sweep.plan.Trial.short_name`).
+        chunks: The Tune trials' searches, by chunk key.
+        max_failures: Retries of a failing search (inside its chunk) before it is recorded as failed.
+        known_runs: Child runs that already exist (an earlier invocation's), by trial key.
+        exact_trials: The key of each group's ``exact`` trial (a resumed chunk reads the optimum from its record).
     """
 
     sweep: str
@@ -72,6 +96,10 @@ class SweepContext:
     ga_task_cpus: float
     tables: Mapping[str, str] = field(default_factory=dict)
     name_axes: tuple[str, ...] = ()
+    chunks: Mapping[str, Chunk] = field(default_factory=dict)
+    max_failures: int = 1
+    known_runs: Mapping[str, str] = field(default_factory=dict)
+    exact_trials: Mapping[Group, str] = field(default_factory=dict)
 
 
 def _search_settings(trial: Trial, context: SweepContext) -> dict[str, Any]:
@@ -84,19 +112,38 @@ def _search_settings(trial: Trial, context: SweepContext) -> dict[str, Any]:
     return settings
 
 
-def run_trial(config: dict[str, Any], context: SweepContext) -> None:
-    """Tune function trainable: one planned trial (``config["trial_key"]``)."""
+def run_chunk(config: dict[str, Any], context: SweepContext) -> None:
+    """Tune function trainable: one chunk of searches (``config["chunk"]``).
+
+    An RL search (a chunk of its own) reports its progress live and logs its run as it goes;
+    a chunk of cheap searches goes through :func:`confx.pipeline.sweep.batch.run_batch`.
+    """
     import torch
     from ray import tune
 
     torch.set_num_threads(1)
-    trial = context.trials[config["trial_key"]]
+    chunk = context.chunks[config["chunk"]]
+    if not chunk.expensive:
+        from confx.pipeline.sweep.batch import run_batch
+
+        run_batch(chunk, context)
+        return
+    trial = context.trials[chunk.trial_keys[0]]
 
     def report(event: Mapping[str, object]) -> None:
-        tune.report({k: v for k, v in event.items() if k != "message"} | {"done": False})
+        tune.report({k: v for k, v in event.items() if k != "message"} | {"done": False, **counts(0, 0)})
 
     final = search_and_record(trial, context, report)
-    tune.report({**final, "best_objective": final["objective_value"], "done": True})
+    outcome = final.pop("record")
+    from confx.pipeline.sweep.batch import write_parts
+
+    write_parts(chunk, context, [(outcome, final["run_id"])])
+    tune.report({**final, "best_objective": final["objective_value"], "done": True, **counts(1, 0)})
+
+
+def counts(done: int, failed: int, failures: Mapping[str, str] | None = None) -> dict[str, object]:
+    """A chunk's report: its searches finished and failed so far, and the failures' last lines (JSON)."""
+    return {"chunk_done": done, "chunk_failed": failed, "chunk_failures": json.dumps(dict(failures or {}))}
 
 
 def run_tuning_trial(config: dict[str, Any], context: SweepContext, base_trials: list[Trial]) -> None:
@@ -125,6 +172,8 @@ def run_tuning_trial(config: dict[str, Any], context: SweepContext, base_trials:
 
 def search_and_record(trial: Trial, context: SweepContext, report: Progress) -> dict[str, Any]:
     """Run the trial's search, write its outputs and log its child run; return its final metrics.
+
+    ``record`` holds the :class:`SearchOutcome`.
 
     A failure is logged as a FAILED child run and re-raised (Tune retries the trial).
     """
@@ -162,28 +211,92 @@ def build_trial_problem(trial: Trial, folder: Path) -> Problem:
     )
 
 
-def _search_and_record(trial: Trial, context: SweepContext, report: Progress) -> dict[str, Any]:
+@dataclass(frozen=True)
+class SearchOutcome:
+    """One finished search: its outputs (written into its folder) and its final metrics.
+
+    Attributes:
+        trial: The search.
+        final: ``objective_value``, ``gap``, ``optimum``, ``feasible``, the counters and ``wall_time_s``.
+        summary: Its ``summary.json``.
+        curve: Its ``curve.parquet``.
+        solution: Its ``solution.parquet`` (one row per layer; none when nothing feasible was found).
+        folder: The local folder holding its outputs.
+        location: Where that folder belongs (the same path, or a URI it is uploaded to).
+        start_ms: When it started, ms since the epoch (its MLflow run's start time).
+        end_ms: When it ended.
+    """
+
+    trial: Trial
+    final: dict[str, Any]
+    summary: dict[str, Any]
+    curve: Any
+    solution: Any
+    folder: Path
+    location: str
+    start_ms: int
+    end_ms: int
+
+
+def trial_folder(trial: Trial, context: SweepContext) -> tuple[Path, str]:
+    """A search's local output folder and where it belongs (a temporary folder when the results are at a URI)."""
     from confx.pipeline.results import storage
-    from confx.pipeline.results.search_outputs import curve_frame, solution_frame, summary_dict, write_search
-    from confx.pipeline.results.tables import write_text
-    from confx.pipeline.search import run_search
 
     location = storage.join(context.location, TRIALS_FOLDER, trial.key)
-    out = Path(tempfile.mkdtemp(prefix="confx-trial-") if storage.is_remote(location) else location)
-    optimum = context.optima[trial.group].value
-    _start_run(trial, context)
-    problem = build_trial_problem(trial, out)
-    result = run_search(
-        problem,
-        trial.algorithm,
-        seed=trial.seed,
-        budget=trial.budget,
-        epochs=trial.epochs,
-        settings=_search_settings(trial, context),
-        progress=report,
-    )
-    write_search(problem, result, out)
+    return Path(tempfile.mkdtemp(prefix="confx-trial-") if storage.is_remote(location) else location), location
+
+
+def exact_or_infeasible(problem: Problem, *, seed: int = 0) -> SearchResult:
+    """The exact solver's result; a budget below every design is a result too (nothing feasible), not an error."""
+    from confx.costmodel.errors import ConfXError
+    from confx.pipeline.search import run_search
+
+    try:
+        return run_search(problem, "exact", seed=seed)
+    except ConfXError as error:
+        return SearchResult("exact", seed, None, float("nan"), float("nan"), False, False, [], 0.0, note=str(error))
+
+
+def run_search_outputs(
+    trial: Trial,
+    context: SweepContext,
+    problem: Problem,
+    *,
+    folder: tuple[Path, str],
+    optimum: float,
+    report: Progress,
+    exact: ExactRun | None = None,
+) -> SearchOutcome:
+    """Run the trial's search on problem (or take ``exact``, the group's exact search) and write its outputs.
+
+    A search that finds nothing feasible reports that (``feasible`` false, no objective value).
+    """
+    import time
+
+    from confx.pipeline.results.search_outputs import curve_frame, solution_frame, summary_dict, write_outputs
+    from confx.pipeline.search import run_search
+
+    out, location = folder
+    start_ms = int(time.time() * 1000)
+    if exact is not None:
+        result = exact.result
+        problem.memo.cost_model_calls = exact.cost_model_calls
+        problem.model_evaluations = exact.model_evaluations
+    elif trial.algorithm == "exact":
+        result = exact_or_infeasible(problem, seed=trial.seed)
+    else:
+        result = run_search(
+            problem,
+            trial.algorithm,
+            seed=trial.seed,
+            budget=trial.budget,
+            epochs=trial.epochs,
+            settings=_search_settings(trial, context),
+            progress=report,
+        )
     summary = summary_dict(problem, result)
+    curve, solution = curve_frame(result), solution_frame(problem, result.design)
+    write_outputs(out, solution, curve, summary)
     final = {
         "objective_value": summary["objective_value"],
         "gap": gap(result.objective_value, optimum, problem.sense),
@@ -193,21 +306,39 @@ def _search_and_record(trial: Trial, context: SweepContext, report: Progress) ->
         "cost_model_calls": problem.cost_model_calls,
         "wall_time_s": result.wall_time_s,
     }
+    return SearchOutcome(trial, final, summary, curve, solution, out, location, start_ms, int(time.time() * 1000))
+
+
+def write_record(outcome: SearchOutcome, run_id: str) -> dict[str, Any]:
+    """Write the search's record (``trial.json``, last: it marks the search finished) and upload its folder."""
+    from confx.pipeline.results import storage
+    from confx.pipeline.results.tables import write_text
+
+    record = {**outcome.final, "run_id": run_id, "node_id": _node_id(), "trial": outcome.trial.to_record()}
+    write_text(outcome.folder / RECORD_FILE, json.dumps(record, default=str))
+    storage.upload(outcome.folder, outcome.location)
+    return record
+
+
+def _search_and_record(trial: Trial, context: SweepContext, report: Progress) -> dict[str, Any]:
+    _start_run(trial, context)
+    folder = trial_folder(trial, context)
+    problem = build_trial_problem(trial, folder[0])
+    optimum = context.optima[trial.group].value
+    outcome = run_search_outputs(trial, context, problem, folder=folder, optimum=optimum, report=report)
     run_id = _log_trial(
         trial,
         context,
-        summary=summary,
-        curve=curve_frame(result),
-        solution=solution_frame(problem, result.design),
-        extra_metrics={"gap": final["gap"], "optimum": final["optimum"]},
+        summary=outcome.summary,
+        curve=outcome.curve,
+        solution=outcome.solution,
+        extra_metrics={"gap": outcome.final["gap"], "optimum": outcome.final["optimum"]},
         status="FINISHED",
         error=None,
-        artifact_files=[out / NETWORK_FILE] if trial.table else [],
+        artifact_files=[folder[0] / NETWORK_FILE] if trial.table else [],
     )
-    record = {**final, "run_id": run_id, "node_id": _node_id(), "trial": trial.to_record()}
-    write_text(out / RECORD_FILE, json.dumps(record, default=str))
-    storage.upload(out, location)
-    return final
+    write_record(outcome, run_id)
+    return {**outcome.final, "run_id": run_id, "record": outcome}
 
 
 def _node_id() -> str:

@@ -188,7 +188,8 @@ def _sweep_config(tmp_path: Path, name: str, n_seeds: int) -> Path:
         "name": name,
         "networks": ["alexnet"],
         "seeds": list(range(n_seeds)),
-        "algorithms": [{"name": "exact"}, {"name": "random", "budget": 30}],
+        # Searches of a second or so: a chunk logs them as they finish, so a kill lands between them.
+        "algorithms": [{"name": "exact"}, {"name": "random", "budget": 20000}],
         "resources": {"cpus_per_trial": 1, "ga_tasks": 0},
         "results_dir": str(tmp_path / "results"),
     }

@@ -13,7 +13,7 @@ import pytest
 import confx
 from confx.costmodel.errors import ConfXError
 from confx.pipeline.results.schema import TRIAL_COLUMNS
-from confx.pipeline.results.sweep_tables import write_results
+from confx.pipeline.results.tables import write_table
 
 
 def test_the_documented_examples_run() -> None:
@@ -36,7 +36,7 @@ def test_import_confx_is_light() -> None:
 
 def test_read_results_returns_the_trials_table(tmp_path: Path) -> None:
     row = dict.fromkeys(TRIAL_COLUMNS) | {"sweep": "unit", "trial_key": "k", "status": "ok", "objective_value": 1.5}
-    write_results(pd.DataFrame([row]), pd.DataFrame(), tmp_path)
+    write_table(pd.DataFrame([row]), tmp_path / "trials.parquet")
     trials = confx.read_results(tmp_path)
     assert tuple(trials.columns) == TRIAL_COLUMNS and trials["objective_value"].tolist() == [1.5]
 

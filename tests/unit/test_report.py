@@ -154,8 +154,8 @@ def test_report_and_sweep_read_and_write_the_schema_modules_columns(tmp_path: Pa
     assert report.TRIAL_COLUMNS is schema.TRIAL_COLUMNS
     assert sweep_tables.TRIAL_COLUMNS is schema.TRIAL_COLUMNS
     assert set(report.REPORT_COLUMNS) <= set(schema.TRIAL_COLUMNS)
-    frame, layers = sweep_tables.collect_results("unit", [], tmp_path, {})
-    assert tuple(frame.columns) == schema.TRIAL_COLUMNS and layers.empty
+    frame, written = sweep_tables.assemble_results("unit", [], tmp_path, {})
+    assert tuple(frame.columns) == schema.TRIAL_COLUMNS and written == [tmp_path / "trials.parquet"]
 
 
 def test_report_files_are_written_atomically_and_follow_the_umask(trials: pd.DataFrame, tmp_path: Path) -> None:

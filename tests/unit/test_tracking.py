@@ -278,3 +278,59 @@ def test_close_parent(store: Store, tmp_path: Path) -> None:
 def test_bad_status_is_refused(store: Store) -> None:
     with pytest.raises(ValueError, match="status"):
         log(store, "no-parent", "trial-x", status="DONE")
+
+
+def test_runs_logged_in_one_batch_read_back_like_runs_logged_one_by_one(store: Store, tmp_path: Path) -> None:
+    """The database fast path writes what MLflow's client would: the UI and the client read it back."""
+    parent = open_parent(store, "batched")
+    one = log(store, parent, "one-by-one")
+    table = tmp_path / "solution.parquet"
+    solution_table().to_parquet(table)
+    runs = [
+        tracking.TrialRun(
+            trial_key=f"batched-{i}",
+            run_name=f"run-{i}",
+            params={"algorithm": "ga", "population": 10, "settings": '{"mutation": 0.1}'},
+            tags={"confx.sweep": "unit", tracking.CHUNK_TAG: "chunk-a"},
+            summary=SUMMARY,
+            curve=CURVE,
+            extra_metrics={"gap": 0.25, "optimum": 32.0},
+            status="FINISHED",
+            error=None,
+            artifact_files=[table],
+            start_ms=1_700_000_000_000 + i,
+            end_ms=1_700_000_001_500 + i,
+        )
+        for i in range(3)
+    ] + [
+        tracking.TrialRun(
+            "batched-failed",
+            "failed",
+            {"algorithm": "ga"},
+            {tracking.CHUNK_TAG: "chunk-a"},
+            {},
+            None,
+            {},
+            "FAILED",
+            "Traceback\nValueError: boom",
+            [],
+            1,
+            2,
+        )  # fmt: skip
+    ]
+    run_ids = tracking.log_trial_runs(store.tracking_uri, store.experiment_id, parent, runs)
+    reference = store.client.get_run(one)
+    for run_id, run in zip(run_ids[:3], runs[:3], strict=True):
+        got = store.client.get_run(run_id)
+        assert got.info.status == "FINISHED" and got.info.run_name == run.run_name
+        assert (got.info.start_time, got.info.end_time) == (run.start_ms, run.end_ms)
+        assert got.data.params == reference.data.params and got.data.metrics == reference.data.metrics
+        assert got.data.tags[MLFLOW_PARENT_RUN_ID] == parent and got.data.tags[tracking.TRIAL_KEY_TAG] == run.trial_key
+        history = store.client.get_metric_history(run_id, "latency_cycles")
+        assert history == sorted(history, key=lambda m: m.step) and history[-1].value == 40.0
+        assert [a.path for a in store.client.list_artifacts(run_id)] == ["solution.parquet"]
+    failed = store.client.get_run(run_ids[3])
+    assert failed.info.status == "FAILED" and "ValueError: boom" in failed.data.tags[tracking.ERROR_TAG]
+    found = tracking.child_runs(store.tracking_uri, store.experiment_id, parent, tags={tracking.CHUNK_TAG: "chunk-a"})
+    assert found == {run.trial_key: run_id for run, run_id in zip(runs, run_ids, strict=True)}
+    assert set(tracking.child_runs(store.tracking_uri, store.experiment_id, parent)) == {*found, "one-by-one"}
