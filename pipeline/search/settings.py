@@ -208,7 +208,7 @@ class ConfuciuXPlusSettings:
     multiplier_rate: float = 2.0
     parents: int = 4
     children: int = 20
-    ktile_rate: float = 0.3
+    ktile_rate: float = 0.1
     shrink_rate: float = 0.2
     grow_rate: float = 0.2
     max_move: float = 0.5
