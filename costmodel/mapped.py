@@ -64,7 +64,7 @@ _LOWEST = {"noc_hop_latency": 0}
 
 
 @dataclass(frozen=True)
-class MappedResult:
+class MappedResult(CostResult):
     """Outputs of N design points, each an array of shape (N,).
 
     The fields of :class:`costmodel.CostResult` (same meaning, same null conventions:
@@ -79,23 +79,9 @@ class MappedResult:
         pe_utilisation: MAESTRO's average number of utilised PEs over ``num_pe``.
     """
 
-    valid: NDArray[np.bool_]
-    runtime_cycles: NDArray[np.int64]
-    throughput: NDArray[np.float64]
-    energy_nj: NDArray[np.float64]
-    area: NDArray[np.float64]
-    power: NDArray[np.float64]
-    l1_bytes: NDArray[np.int64]
-    l2_bytes: NDArray[np.int64]
-    num_macs: NDArray[np.int64]
-    true_macs: NDArray[np.int64]
     reason: NDArray[np.int64]
     peak_bw_req: NDArray[np.int64]
     pe_utilisation: NDArray[np.float64]
-
-    def to_dict(self) -> dict[str, NDArray]:
-        """The outputs as a column dict."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 DEPTHWISE_TEMPLATE = "dpt"
