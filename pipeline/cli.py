@@ -218,15 +218,11 @@ def _cmd_search(args: argparse.Namespace) -> int:
     from confx.pipeline.results.tables import check_output_folder
     from confx.pipeline.results.units import constraint_unit
     from confx.pipeline.search import run_search
-    from confx.pipeline.search.settings import RL_ALGORITHMS, make_settings
+    from confx.pipeline.search.settings import make_settings
 
     check_output_folder(args.out, what="--out")
     make_settings(args.algorithm, dict(args.settings))  # every setting checked before the problem is built
     problem = _problem_from_args(args)
-    if args.algorithm in RL_ALGORITHMS:
-        from confx.pipeline.search.ray_runtime import start_ray_in_background
-
-        start_ray_in_background()  # RLlib and the GA's tasks need Ray: start it while torch and RLlib load
     result = run_search(
         problem,
         args.algorithm,

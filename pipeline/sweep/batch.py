@@ -329,10 +329,15 @@ def write_parts(chunk: Chunk, context: SweepContext, logged: Sequence[tuple[Sear
     from confx.pipeline.results import storage
     from confx.pipeline.results.sweep_tables import layer_table, trial_row
     from confx.pipeline.results.tables import write_atomic, write_table
+    from confx.pipeline.sweep.trial import _node_id
 
     if not logged:
         return
-    rows = [trial_row(context.sweep, o.trial, o.summary, {**o.final, "run_id": run_id}) for o, run_id in logged]
+    node = _node_id()  # the chunk's searches all ran in this process
+    rows = [
+        trial_row(context.sweep, o.trial, o.summary, {**o.final, "run_id": run_id, "node_id": node})
+        for o, run_id in logged
+    ]
     layers = layer_table([o.trial for o, _ in logged], [o.solution for o, _ in logged])
     location = storage.join(context.location, PARTS_FOLDER)
     remote = storage.is_remote(location)
