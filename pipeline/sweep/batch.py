@@ -151,7 +151,7 @@ class RunLogger:
         from confx.pipeline.results.tracking import log_trial_runs
         from confx.pipeline.sweep.trial import _log_failed_trial, _log_trial
 
-        new = [item for item in items if item.trial.key not in self.known]
+        new = [item for item in items if item.trial.key not in self.known and not _logged_in_full(item)]
         context = self.context
         run_ids = log_trial_runs(
             context.tracking_uri, context.experiment_id, context.parent_run_id, [self._run(item) for item in new]
@@ -160,17 +160,17 @@ class RunLogger:
         for item in items:
             if item.trial.key in self.known and isinstance(item, Failure):
                 _log_failed_trial(item.trial, context, item.error)
-            elif item.trial.key in self.known and isinstance(item, SearchOutcome):
+            elif isinstance(item, SearchOutcome) and (item.trial.key in self.known or _logged_in_full(item)):
                 ids[item.trial.key] = _log_trial(
                     item.trial,
                     context,
                     summary=item.summary,
                     curve=item.curve,
-                    solution=None,
+                    solution=item.solution if _logged_in_full(item) else None,
                     extra_metrics={"gap": item.final["gap"], "optimum": item.final["optimum"]},
                     status="FINISHED",
                     error=None,
-                    artifact_files=_artifacts(item),
+                    artifact_files=_artifacts(item, staged_by_tracking=_logged_in_full(item)),
                 )
         for item in items:
             if isinstance(item, SearchOutcome):
@@ -195,9 +195,17 @@ class RunLogger:
                         None, _artifacts(item), item.start_ms, item.end_ms)  # fmt: skip
 
 
-def _artifacts(outcome: SearchOutcome) -> list[Path]:
-    """A batched search's run gets its solution and curve tables (and the network table, if not built in)."""
-    files = [outcome.folder / "solution.parquet", outcome.folder / "curve.parquet"]
+def _logged_in_full(item: SearchOutcome | Failure) -> bool:
+    """The group's certified optimum (``exact``) gets its run logged in full, MAESTRO mapping files included."""
+    return isinstance(item, SearchOutcome) and item.trial.algorithm == "exact"
+
+
+def _artifacts(outcome: SearchOutcome, *, staged_by_tracking: bool = False) -> list[Path]:
+    """A batched search's run gets its solution and curve tables (and the network table, if not built in).
+
+    ``staged_by_tracking``: the run is logged in full, which writes the solution and curve itself.
+    """
+    files = [] if staged_by_tracking else [outcome.folder / "solution.parquet", outcome.folder / "curve.parquet"]
     return files + ([outcome.folder / NETWORK_FILE] if outcome.trial.table else [])
 
 
