@@ -63,7 +63,7 @@ pytestmark = [
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "cluster" / "local.yaml"
 SWEEP = "conf/smoke.yaml"
-"""Relative to the synced project on the head, as in cluster/README.md."""
+"""The shipped smoke sweep; the test runs it with two seeds (see :func:`two_seed_sweep`)."""
 HEAD_IP, WORKER_IP = "127.0.0.1", "127.0.0.2"
 SSHD = Path("/usr/sbin/sshd")
 QUIET_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
@@ -536,6 +536,20 @@ def wait_until_gone(machine: Machine, *, timeout_s: float = 60) -> list[psutil.P
 # --- the test -------------------------------------------------------------------------------
 
 
+def two_seed_sweep(machine: Machine) -> Path:
+    """The smoke sweep with seeds 0 and 1, in the user's home (the head runs on this host).
+
+    Its cheap searches share one Tune trial; two ConfuciuX searches make two more, each taking
+    a whole 1-CPU node, so the first two trials run at once, one on each node.
+    """
+    data = yaml.safe_load((ROOT / SWEEP).read_text())
+    data["seeds"] = [0, 1]
+    path = machine.home / "sweep.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    os.chown(path, machine.uid, machine.uid)
+    return path
+
+
 def test_ray_up_submit_down_runs_the_sweep_on_both_nodes_and_leaves_nothing_running(tmp_path):
     ports = Ports()
     cluster_ports = ClusterPorts.take(ports)
@@ -543,9 +557,9 @@ def test_ray_up_submit_down_runs_the_sweep_on_both_nodes_and_leaves_nothing_runn
     (tmp_path / "tmp").mkdir()
     token = tmp_path / "auth_token"
     token.write_text(secrets.token_hex(32))
-    planned = plan_trials(load_sweep_config(ROOT / SWEEP))
-
     with loopback_machine(tmp_path, ports) as machine:
+        sweep = two_seed_sweep(machine)
+        planned = plan_trials(load_sweep_config(sweep))
         config = tmp_path / "local.yaml"
         config.write_text(yaml.safe_dump(one_machine_config(machine, name, token, cluster_ports), sort_keys=False))
         launcher = Launcher(config, tmp_path, machine)
@@ -567,7 +581,7 @@ def test_ray_up_submit_down_runs_the_sweep_on_both_nodes_and_leaves_nothing_runn
                 str(config),
                 "cluster/run_sweep.py",
                 "--",
-                SWEEP,
+                str(sweep),
                 "--tracking-uri",
                 uri,
                 "--results-dir",
