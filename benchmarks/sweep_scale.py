@@ -31,6 +31,7 @@ import pandas as pd
 import psutil
 import torch
 import yaml
+from sweep_overhead import tree_rss  # the sibling benchmark's (this script runs from benchmarks/)
 
 from confx.envs.problem import build_problem
 from confx.pipeline.search import run_search
@@ -87,16 +88,6 @@ def rl_config(folder: Path) -> Path:
     path = folder / "scale_rl.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
-
-
-def tree_rss(process: psutil.Process) -> int:
-    total = 0
-    for proc in [process, *process.children(recursive=True)]:
-        try:
-            total += proc.memory_info().rss
-        except psutil.Error:
-            pass
-    return total
 
 
 def run_sweep_measured(config: Path, *command_args: str, log_path: Path | None = None) -> dict[str, float]:
