@@ -242,6 +242,105 @@ def mutate_child(
     return child
 
 
+def probe_steps(
+    problem: Problem, parent: NDArray[np.int64], gene: int, rng: np.random.Generator, settings: ConfuciuXPlusSettings
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """A downward and an upward probe of every layer at once, each layer by its own random step.
+
+    Steps are log-uniform (see :func:`step_size`): down by up to ``max_move`` of the
+    layer's PEs and up by as much in log scale (at 0.5: halving to doubling), or by up to
+    ``max_ktile_step`` K-tiles; or, with probability ``probe_bound_rate``, up to the
+    bound (a run time that steps in P may gain only there; later down probes then walk
+    it back down to the step's edge for free). A layer at a bound keeps its value.
+    """
+    low, high = problem.space.gene_bounds[0][gene], problem.space.gene_bounds[1][gene]
+    grow = settings.max_move / (1.0 - settings.max_move) if settings.max_move < 1 else float(high)
+    down, up = parent.copy(), parent.copy()
+    for layer, value in enumerate(parent[:, gene]):
+        shrink_limit, grow_limit = (
+            (settings.max_ktile_step, settings.max_ktile_step)
+            if gene == GENE_KTILE
+            else (max(1, int(settings.max_move * value)), max(1, int(grow * value)))
+        )
+        if value > low:
+            down[layer, gene] = value - step_size(rng, min(shrink_limit, int(value - low)))
+        if value < high:
+            to_bound = rng.random() < settings.probe_bound_rate
+            up[layer, gene] = high if to_bound else value + step_size(rng, min(grow_limit, int(high - value)))
+    return down, up
+
+
+def merge_moves(
+    problem: Problem, parent: NDArray[np.int64], parent_used: float, down: NDArray[np.int64], up: NDArray[np.int64]
+) -> NDArray[np.int64]:
+    """Take each layer's value from the parent, its down probe or its up probe: a greedy exchange.
+
+    The objective and the budget are sums over layers, so each probe tells, for every
+    layer at once, what its move costs and what it frees. Moves that lose nothing are
+    taken; then upward moves, best gain per unit of budget first, are paid for by the
+    spare budget and by downward moves whose loss per unit freed is lower than the gain
+    per unit spent. Uses only the three evaluations already made.
+    """
+    (valid_x, term_x, used_x), (valid_d, term_d, used_d), (valid_u, term_u, used_u) = (
+        problem.layer_terms(design) for design in (parent, down, up)
+    )
+    moved_d = (down != parent).any(axis=1) & valid_d & valid_x
+    moved_u = (up != parent).any(axis=1) & valid_u & valid_x
+    loss, freed = term_d - term_x, used_x - used_d
+    gain, cost = term_x - term_u, used_u - used_x
+    choice = np.zeros(problem.n_layers, dtype=np.int64)  # 0 parent, 1 down, 2 up
+    free_down = moved_d & (loss <= 0) & (freed >= 0) & ((loss < 0) | (freed > 0))
+    free_up = moved_u & ~free_down & (gain >= 0) & (cost <= 0) & ((gain > 0) | (cost < 0))
+    choice[free_down], choice[free_up] = 1, 2
+    spare = problem.budget - parent_used + freed[free_down].sum() - cost[free_up].sum()
+    ups = np.flatnonzero(moved_u & (choice == 0) & (gain > 0) & (cost > 0))
+    ups = ups[np.argsort(-gain[ups] / cost[ups], kind="stable")]
+    downs = np.flatnonzero(moved_d & (choice == 0) & (loss > 0) & (freed > 0))
+    downs = list(downs[np.argsort(loss[downs] / freed[downs], kind="stable")])
+    for layer in ups:
+        if choice[layer] != 0:
+            continue
+        rate, funding = gain[layer] / cost[layer], []
+        while spare < cost[layer] and downs:
+            donor = downs[0]
+            if loss[donor] / freed[donor] >= rate:
+                break
+            downs.pop(0)
+            if donor != layer and choice[donor] == 0:
+                funding.append(donor)
+                spare += freed[donor]
+        if spare >= cost[layer]:
+            choice[layer], spare = 2, spare - cost[layer]
+            choice[funding] = 1
+        else:
+            spare -= freed[funding].sum()
+            downs = funding + downs
+            break
+    return np.where((choice == 1)[:, None], down, np.where((choice == 2)[:, None], up, parent))
+
+
+def exchange_step(
+    problem: Problem,
+    tracker: BestTracker,
+    parent: NDArray[np.int64],
+    parent_used: float,
+    rng: np.random.Generator,
+    settings: ConfuciuXPlusSettings,
+) -> NDArray[np.int64]:
+    """Probe every layer down and up (two evaluations), then score the merged exchange (a third).
+
+    Returns:
+        The designs scored, shape (3, n_layers, n_genes): the two probes and the merged design.
+    """
+    gene = GENE_KTILE if rng.random() < settings.ktile_rate else GENE_NUM_PE
+    down, up = probe_steps(problem, parent, gene, rng, settings)
+    probes = np.stack([down, up])
+    tracker.observe(probes, problem.evaluate(probes))
+    merged = merge_moves(problem, parent, parent_used, down, up)
+    tracker.observe(merged[None], problem.evaluate(merged[None]))
+    return np.concatenate([probes, merged[None]])
+
+
 def run_evolution_stage(
     problem: Problem,
     tracker: BestTracker,
@@ -256,16 +355,24 @@ def run_evolution_stage(
     evaluation = problem.evaluate(parents, count=False)
     fitness, used = problem.fitness(evaluation), evaluation.used
     generation = 0
+    exchange = settings.exchange and problem.objective not in MAXIMISED
     while evaluations > 0:
-        count = min(settings.children, evaluations)
-        picks = rng.integers(len(parents), size=count)
-        weights = [transfer_weights(problem, parent) for parent in parents]
-        children = np.stack(
-            [mutate_child(problem, parents[i], float(used[i]), weights[i], rng, settings) for i in picks]
-        )
-        child_eval = problem.evaluate(children)
-        tracker.observe(children, child_eval)
-        evaluations -= count
+        scored = []
+        if exchange and evaluations >= 3:
+            scored.append(exchange_step(problem, tracker, parents[0], float(used[0]), rng, settings))
+            evaluations -= 3
+        count = min(settings.children - 3 * len(scored), evaluations)
+        if count > 0:
+            picks = rng.integers(len(parents), size=count)
+            weights = [transfer_weights(problem, parent) for parent in parents]
+            mutated = np.stack(
+                [mutate_child(problem, parents[i], float(used[i]), weights[i], rng, settings) for i in picks]
+            )
+            tracker.observe(mutated, problem.evaluate(mutated))
+            scored.append(mutated)
+            evaluations -= count
+        children = np.concatenate(scored)
+        child_eval = problem.evaluate(children, count=False)
         pool = np.concatenate([parents, children])
         pool_fitness = np.concatenate([fitness, problem.fitness(child_eval)])
         pool_used = np.concatenate([used, child_eval.used])

@@ -199,6 +199,9 @@ class ConfuciuXPlusSettings:
         grow_rate: Probability that a child spends the parent's unused budget on one layer.
         max_move: Largest PE transfer as a fraction of the donor layer's PEs.
         max_ktile_step: Largest K-tile step.
+        exchange: Each generation, also probe every layer of the best design down and up at once
+            and score the greedy exchange of budget between layers (three of its evaluations).
+        probe_bound_rate: Probability that an upward probe takes a layer straight to its bound.
     """
 
     policy_fraction: float = 0.5
@@ -213,6 +216,8 @@ class ConfuciuXPlusSettings:
     grow_rate: float = 0.2
     max_move: float = 0.5
     max_ktile_step: int = 2
+    exchange: bool = True
+    probe_bound_rate: float = 0.2
 
 
 @dataclass(frozen=True)
@@ -294,6 +299,7 @@ SETTING_RANGES: dict[str, Range] = {
     "shrink_rate": _FRACTION,
     "max_move": _OPEN_FRACTION,
     "max_ktile_step": Range(1, 1000),
+    "probe_bound_rate": _FRACTION,
     "episodes_per_iteration": _COUNT,
     "num_epochs": Range(1, 10**4),
     "minibatch_episodes": _COUNT,
