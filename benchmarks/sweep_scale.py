@@ -3,11 +3,13 @@
 Each size is a sweep over the release's tables (exact, random, anneal and ga with budget 100 on
 every problem group) run by ``confx sweep`` on the embedded default (local Ray, MLflow in
 SQLite, Parquet in a temporary folder), while the resident memory of the driver process (and of
-its whole process tree) is sampled. As the baseline measured in the same run, the same searches
-then run one after another in this process (each problem built as ``confx search`` builds it;
-no Ray, no MLflow, no files). Printed per size: the sweep's wall time, the in-process time,
-the ratio of the sweep's wall time to the in-process time divided by the CPUs (target <= 1.5 at
-3,000), the overhead per search in CPU-seconds ((wall x CPUs - in-process) / searches), the
+its whole process tree) is sampled. As the baselines measured in the same run, the same searches
+then run one after another in this process (no Ray, no MLflow, no files): grouped as a chunk runs
+them (each group's problem built once, its memo filled and shared by the searches' own memos),
+and each problem built as ``confx search`` builds it (every 5th group, times 5). At 30,000 both
+run every 10th group, times 10. Printed per size: the sweep's wall time, the in-process times,
+the ratio of the sweep's wall time to each in-process time divided by the CPUs (target <= 1.5 at
+3,000), the overhead per search in CPU-seconds ((wall x CPUs - grouped) / searches), the
 driver's peak memory (target <= 1.5 GiB at 30,000) and the time the chunks spent logging to
 MLflow (on their logging threads). ``--rl`` adds one ConfuciuX search run as a sweep of its
 own, against the same search in-process: its Tune trial's time beyond the search itself
@@ -35,6 +37,7 @@ from sweep_overhead import tree_rss  # the sibling benchmark's (this script runs
 
 from confx.envs.problem import build_problem
 from confx.pipeline.search import run_search
+from confx.pipeline.sweep.batch import GroupProblem
 from confx.pipeline.sweep.config import load_sweep_config
 from confx.pipeline.sweep.plan import plan_trials
 
@@ -48,6 +51,8 @@ NETWORKS = [
 ]  # fmt: skip
 OBJECTIVES = ["latency", "energy", "LEP", "LAP", "EAP", "thrpt_ave", "thrpt_btnk"]
 CHEAP = [{"name": "exact"}] + [{"name": name, "budget": 100} for name in ("random", "anneal", "ga")]
+SEARCH_BASELINE_EVERY = 5
+"""The as-``confx search`` baseline runs every 5th of the groups the grouped one runs (x5): it is 5-20x slower."""
 SIZES = {
     300: {"networks": 5, "objectives": 5, "constraints": ["area"], "muls": 1},
     3000: {"networks": 5, "objectives": 5, "constraints": ["area", "power"], "muls": 5},
@@ -126,31 +131,47 @@ def tune_results(results: Path) -> list[dict]:
     return finals
 
 
-def run_in_process(config_path: Path) -> float:
-    """The sweep's searches one after another in this process, each problem built as ``confx search`` does."""
+def run_in_process(config_path: Path, *, grouped: bool = False, every: int = 1) -> float:
+    """The sweep's searches one after another in this process; their total time.
+
+    ``grouped=False``: each problem built as ``confx search`` builds it. ``grouped=True``: as a
+    sweep's chunk runs them, each group's problem built once with its shared memo
+    (``GroupProblem``), every search on a fresh copy. ``every=n`` runs only every n-th group
+    and scales the time by n (for the largest sweep).
+    """
     config = load_sweep_config(config_path)
-    start = time.perf_counter()
+    groups: dict[object, list] = {}
     for trial in plan_trials(config):
-        problem = build_problem(trial.network, dataflow=trial.dataflow, objective=trial.objective,
-                                constraint=trial.constraint, mul=trial.mul, space=trial.space)  # fmt: skip
-        settings = dict(trial.settings) | ({"use_ray": False} if trial.algorithm == "confuciux" else {})
-        try:
-            run_search(problem, trial.algorithm, seed=trial.seed, budget=trial.budget, epochs=trial.epochs,
-                       settings=settings)  # fmt: skip
-        except Exception as error:  # the exact solver refuses a budget below every design
-            if trial.algorithm != "exact":
-                raise
-            del error
-    return time.perf_counter() - start
+        groups.setdefault(trial.group, []).append(trial)
+    start = time.perf_counter()
+    for trials in list(groups.values())[::every]:
+        group = None
+        for trial in trials:
+            if group is None:
+                problem = build_problem(trial.network, dataflow=trial.dataflow, objective=trial.objective,
+                                        constraint=trial.constraint, mul=trial.mul, space=trial.space)  # fmt: skip
+                group = GroupProblem.of(problem) if grouped else None
+            if group is not None:
+                problem = group.fresh()
+            settings = dict(trial.settings) | ({"use_ray": False} if trial.algorithm == "confuciux" else {})
+            try:
+                run_search(problem, trial.algorithm, seed=trial.seed, budget=trial.budget, epochs=trial.epochs,
+                           settings=settings)  # fmt: skip
+            except Exception as error:  # the exact solver refuses a budget below every design
+                if trial.algorithm != "exact":
+                    raise
+                del error
+    return (time.perf_counter() - start) * every
 
 
-def measure(config: Path, cpus: int) -> dict[str, float]:
+def measure(config: Path, cpus: int, every: int) -> dict[str, float]:
     name = load_sweep_config(config).name
     sweep = run_sweep_measured(config)
     results = config.parent / name
     trials = pd.read_parquet(results / "trials.parquet")
     finals = tune_results(results)
-    serial = run_in_process(config)
+    grouped = run_in_process(config, grouped=True, every=every)
+    serial = run_in_process(config, every=every * SEARCH_BASELINE_EVERY)
     n = len(trials)
     return {
         "searches": n,
@@ -159,8 +180,10 @@ def measure(config: Path, cpus: int) -> dict[str, float]:
         "tune_trials": len(finals),
         "wall_s": sweep["wall_s"],
         "in_process_s": serial,
+        "grouped_s": grouped,
         "ratio": sweep["wall_s"] / (serial / cpus),
-        "overhead_ms": 1000 * (sweep["wall_s"] * cpus - serial) / n,
+        "grouped_ratio": sweep["wall_s"] / (grouped / cpus),
+        "overhead_ms": 1000 * (sweep["wall_s"] * cpus - grouped) / n,
         "driver_gib": sweep["driver_peak"] / 2**30,
         "tree_gib": sweep["tree_peak"] / 2**30,
         "logging_s": sum(float(r.get("logging_s", 0.0)) for r in finals),
@@ -208,13 +231,16 @@ def main() -> None:
             nightly_scan(folder)
             return
         for size in args.sizes:
-            row = measure(sweep_config(size, folder), cpus)
+            every = 10 if size >= 30000 else 1
+            row = measure(sweep_config(size, folder), cpus, every)
+            sampled = f" (every {every}th group, x{every})" if every > 1 else ""
             print(
                 f"{row['searches']:>6} searches ({row['ok']} ok, {row['infeasible']} nothing feasible) in "
-                f"{row['tune_trials']} Tune trials: sweep {row['wall_s']:.1f} s, "
-                f"in-process {row['in_process_s']:.1f} s, "
-                f"sweep / (in-process / {cpus} CPUs) = {row['ratio']:.2f}x, overhead {row['overhead_ms']:.1f} "
-                f"CPU-ms per search, driver peak {row['driver_gib']:.2f} GiB (process tree {row['tree_gib']:.2f} "
+                f"{row['tune_trials']} Tune trials: sweep {row['wall_s']:.1f} s; in-process{sampled}: "
+                f"as `confx search` {row['in_process_s']:.1f} s, sweep / (that / {cpus} CPUs) = {row['ratio']:.2f}x; "
+                f"grouped as a chunk {row['grouped_s']:.1f} s, sweep / (that / {cpus} CPUs) = "
+                f"{row['grouped_ratio']:.2f}x; overhead {row['overhead_ms']:.1f} CPU-ms per search over the "
+                f"grouped run, driver peak {row['driver_gib']:.2f} GiB (process tree {row['tree_gib']:.2f} "
                 f"GiB), MLflow logging {row['logging_s']:.1f} s on the chunks' threads "
                 f"(load average now {os.getloadavg()[0]:.1f})",
                 flush=True,

@@ -142,7 +142,21 @@ class LayerCostMemo:
         cells = n_layers * n_mappings * max(space.num_pe) * max(space.ktile)
         return cells * len(space.noc_bw_values) * len(space.simd_lane_values) * (2 + 8 * len(cls.FIELDS))
 
-    def __init__(self, layers: LayerTable, space: ActionSpace, mappings: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        layers: LayerTable,
+        space: ActionSpace,
+        mappings: tuple[str, ...],
+        *,
+        shared: LayerCostMemo | None = None,
+    ) -> None:
+        """``shared``: a memo of the same problem to take known outputs from (see :meth:`prefill`).
+
+        Outputs taken from it are stored and counted here exactly as if this memo had called
+        the cost model: ``cost_model_calls`` stays the number of distinct points this memo's
+        searches asked for, whatever another search computed before.
+        """
+        self.shared = shared
         hardware_axes = (len(space.noc_bw_values), len(space.simd_lane_values))
         shape = (layers.n_layers, len(mappings), max(space.num_pe), max(space.ktile), *hardware_axes)
         self.layers = layers
@@ -179,6 +193,38 @@ class LayerCostMemo:
         return self.valid[index], {name: rows[..., i] for i, name in enumerate(self.FIELDS)}
 
     def _fill(self, cells: tuple[NDArray[np.int64], ...]) -> None:
+        if self.shared is None:
+            self._compute(cells)
+            return
+        self.shared.ensure(cells)
+        known = self.shared.export(np.stack(cells))
+        self._store(cells, known.valid, known.values)
+
+    def ensure(self, cells: tuple[NDArray[np.int64], ...]) -> None:
+        """Compute the cells (index arrays) not known yet; not logged for :meth:`take_new_cells`."""
+        missing = ~self.known[cells]
+        if missing.any():
+            self._compute(tuple(axis[missing] for axis in cells), log=False)
+
+    def prefill(self, space: ActionSpace, *, max_cells: int = 500_000) -> None:
+        """Compute every cell of the space's own values in one vectorised call (skipped above ``max_cells``).
+
+        Why: a sweep's group runs several searches on one problem; each search's memo takes
+        its points from this one (``shared``), so a search that evaluates one design at a time
+        (annealing) no longer pays the cost model's per-call overhead for every step.
+        """
+        axes = (
+            np.arange(self.layers.n_layers),
+            np.arange(len(self.mappings)),
+            np.asarray(space.num_pe) - 1,
+            np.asarray(space.ktile) - 1,
+            np.arange(len(self.noc_bw)),
+            np.arange(len(self.simd_lanes)),
+        )
+        if int(np.prod([len(axis) for axis in axes])) <= max_cells:
+            self.ensure(tuple(grid.ravel() for grid in np.meshgrid(*axes, indexing="ij")))
+
+    def _compute(self, cells: tuple[NDArray[np.int64], ...], *, log: bool = True) -> None:
         layer, dataflow, pe_index, tile_index, noc, simd = cells
         valid = np.zeros(len(layer), dtype=bool)
         values = {name: np.zeros(len(layer)) for name in self.FIELDS}
@@ -200,16 +246,22 @@ class LayerCostMemo:
             valid[m] = result.valid
             for name in self.FIELDS:
                 values[name][m] = getattr(result, name)
-        self._store(cells, valid, values)
+        self._store(cells, valid, values, log=log)
 
     def _store(
-        self, cells: tuple[NDArray[np.int64], ...], valid: NDArray[np.bool_], values: dict[str, NDArray]
+        self,
+        cells: tuple[NDArray[np.int64], ...],
+        valid: NDArray[np.bool_],
+        values: dict[str, NDArray],
+        *,
+        log: bool = True,
     ) -> None:
         self.known[cells] = True
         self.valid[cells] = valid
         self.table[cells] = np.stack([values[name] for name in self.FIELDS], axis=-1)
         self.cost_model_calls += len(cells[0])
-        self._log.append(np.stack(cells))
+        if log:
+            self._log.append(np.stack(cells))
 
     def take_new_cells(self) -> MemoCells:
         """Cells evaluated since the last call, with their outputs (to merge into another memo)."""

@@ -649,7 +649,8 @@ class TrialRun:
         extra_metrics: ``gap`` and ``optimum``, as for :func:`log_trial`.
         status: ``FINISHED`` or ``FAILED``.
         error: The failure's traceback (FAILED runs).
-        artifact_files: Files for the run's artifact root (its ``solution.parquet``, ``curve.parquet``).
+        artifact_files: Files for the run's artifact root (its ``solution.parquet``, ``curve.parquet``);
+            a folder is attached as a folder of that name (the exact run's ``maestro/``).
         start_ms: When the search started (the run's start time), ms since the epoch.
         end_ms: When it ended.
     """
@@ -765,16 +766,23 @@ def _create_runs(client: mlflow.MlflowClient, experiment_id: str, values: Sequen
 
 
 def _attach(client: mlflow.MlflowClient, run_id: str, artifact_uri: str | None, files: Sequence[Path]) -> None:
-    """Attach files to a run: a plain copy into a local artifact root, the client otherwise."""
+    """Attach files (a folder stays a folder) to a run: a plain copy into a local artifact root, else the client."""
     if artifact_uri is not None and artifact_uri.startswith("file://"):
         from urllib.parse import unquote, urlparse
 
         folder = Path(unquote(urlparse(artifact_uri).path))
         folder.mkdir(parents=True, exist_ok=True)
         for path in files:
-            shutil.copyfile(path, folder / path.name)
+            if path.is_dir():
+                shutil.copytree(path, folder / path.name, dirs_exist_ok=True)
+            else:
+                shutil.copyfile(path, folder / path.name)
         return
-    _log_files(client, run_id, files)
+    for path in files:
+        if path.is_dir():
+            client.log_artifacts(run_id, str(path), artifact_path=path.name)
+        else:
+            client.log_artifact(run_id, str(path))
 
 
 def log_trial_runs(tracking_uri: str, experiment_id: str, parent_run_id: str, runs: Sequence[TrialRun]) -> list[str]:

@@ -22,6 +22,7 @@ import logging
 import math
 import queue
 import secrets
+import tempfile
 import threading
 import time
 import traceback
@@ -73,7 +74,12 @@ class Failure:
 
 @dataclass
 class GroupProblem:
-    """A group's problem as built (never searched on) and the memo cells its budget evaluated."""
+    """A group's problem as built (never searched on), the memo cells its budget evaluated, and its shared memo.
+
+    The template's memo is the group's cache of cost-model outputs: filled over the space's
+    values once, then shared by every search's own memo (see ``LayerCostMemo.shared``), which
+    still counts each point its search asks for.
+    """
 
     template: Problem
     corner: MemoCells
@@ -83,17 +89,24 @@ class GroupProblem:
         from confx.envs.problem import LayerCostMemo
 
         problem = copy.copy(self.template)
-        space = self.template.space
-        problem.memo = LayerCostMemo(self.template.layers, space, self.template.memo.mappings)
+        memo = self.template.memo
+        problem.memo = LayerCostMemo(self.template.layers, self.template.space, memo.mappings, shared=memo)
         problem.memo.merge(self.corner)
         problem.model_evaluations = 0
         return problem
 
 
+    @classmethod
+    def of(cls, template: Problem) -> GroupProblem:
+        """The group of a problem just built: its corner cells taken, its memo filled to be shared."""
+        corner = template.memo.take_new_cells()
+        template.memo.prefill(template.space)
+        return cls(template, corner)
+
+
 def group_problem(trial: Trial, folder: Path) -> GroupProblem:
     """Build the problem of the trial's group once."""
-    template = build_trial_problem(trial, folder)
-    return GroupProblem(template, template.memo.take_new_cells())
+    return GroupProblem.of(build_trial_problem(trial, folder))
 
 
 # ----------------------------------------------------------------------------- logging thread
@@ -151,26 +164,26 @@ class RunLogger:
         from confx.pipeline.results.tracking import log_trial_runs
         from confx.pipeline.sweep.trial import _log_failed_trial, _log_trial
 
-        new = [item for item in items if item.trial.key not in self.known and not _logged_in_full(item)]
+        new = [item for item in items if item.trial.key not in self.known]
         context = self.context
-        run_ids = log_trial_runs(
-            context.tracking_uri, context.experiment_id, context.parent_run_id, [self._run(item) for item in new]
-        )
+        with tempfile.TemporaryDirectory(prefix="confx-runs-") as staging:
+            runs = [self._run(item, Path(staging)) for item in new]
+            run_ids = log_trial_runs(context.tracking_uri, context.experiment_id, context.parent_run_id, runs)
         ids = {item.trial.key: run_id for item, run_id in zip(new, run_ids, strict=True)}
         for item in items:
             if item.trial.key in self.known and isinstance(item, Failure):
                 _log_failed_trial(item.trial, context, item.error)
-            elif isinstance(item, SearchOutcome) and (item.trial.key in self.known or _logged_in_full(item)):
+            elif item.trial.key in self.known and isinstance(item, SearchOutcome):
                 ids[item.trial.key] = _log_trial(
                     item.trial,
                     context,
                     summary=item.summary,
                     curve=item.curve,
-                    solution=item.solution if _logged_in_full(item) else None,
+                    solution=item.solution if item.trial.algorithm == "exact" else None,
                     extra_metrics={"gap": item.final["gap"], "optimum": item.final["optimum"]},
                     status="FINISHED",
                     error=None,
-                    artifact_files=_artifacts(item, staged_by_tracking=_logged_in_full(item)),
+                    artifact_files=_network_file(item),
                 )
         for item in items:
             if isinstance(item, SearchOutcome):
@@ -179,7 +192,7 @@ class RunLogger:
             else:
                 self.failed += 1
 
-    def _run(self, item: SearchOutcome | Failure) -> Any:
+    def _run(self, item: SearchOutcome | Failure, staging: Path) -> Any:
         from confx.pipeline.results.tracking import CHUNK_TAG, TrialRun
         from confx.pipeline.sweep.trial import _run_tags, _trial_params
 
@@ -192,21 +205,30 @@ class RunLogger:
             return TrialRun(trial.key, name, params, tags, {}, None, {}, "FAILED", item.error, [], now, now)
         extra = {"gap": item.final["gap"], "optimum": item.final["optimum"]}
         return TrialRun(trial.key, name, _trial_params(trial), tags, item.summary, item.curve, extra, "FINISHED",
-                        None, _artifacts(item), item.start_ms, item.end_ms)  # fmt: skip
+                        None, _artifacts(item, staging), item.start_ms, item.end_ms)  # fmt: skip
 
 
-def _logged_in_full(item: SearchOutcome | Failure) -> bool:
-    """The group's certified optimum (``exact``) gets its run logged in full, MAESTRO mapping files included."""
-    return isinstance(item, SearchOutcome) and item.trial.algorithm == "exact"
+def _network_file(outcome: SearchOutcome) -> list[Path]:
+    """The network table, when the search's network is not a built-in one."""
+    return [outcome.folder / NETWORK_FILE] if outcome.trial.table else []
 
 
-def _artifacts(outcome: SearchOutcome, *, staged_by_tracking: bool = False) -> list[Path]:
+def _artifacts(outcome: SearchOutcome, staging: Path) -> list[Path]:
     """A batched search's run gets its solution and curve tables (and the network table, if not built in).
 
-    ``staged_by_tracking``: the run is logged in full, which writes the solution and curve itself.
+    The group's certified optimum (``exact``) also gets its MAESTRO mapping files, staged
+    under ``staging`` as a ``maestro/`` folder. No convergence plot: drawing one costs more
+    than the search.
     """
-    files = [] if staged_by_tracking else [outcome.folder / "solution.parquet", outcome.folder / "curve.parquet"]
-    return files + ([outcome.folder / NETWORK_FILE] if outcome.trial.table else [])
+    from confx.pipeline.results.maestro_export import write_mapping_files
+    from confx.pipeline.results.tracking import MAESTRO_ARTIFACT_PATH
+
+    files = [outcome.folder / "solution.parquet", outcome.folder / "curve.parquet", *_network_file(outcome)]
+    if outcome.trial.algorithm == "exact" and outcome.solution is not None and len(outcome.solution):
+        folder = staging / outcome.trial.key / MAESTRO_ARTIFACT_PATH
+        write_mapping_files(outcome.solution, folder)
+        files.append(folder)
+    return files
 
 
 # ----------------------------------------------------------------------------- the chunk

@@ -51,8 +51,10 @@ def test_many_groups_make_enough_chunks_for_every_slot() -> None:
 
 def test_a_copy_of_the_group_problem_searches_as_a_problem_built_anew() -> None:
     template = build_problem("resnet18", dataflow="shi", objective="energy", constraint="power", mul=0.3)
-    group = GroupProblem(template, template.memo.take_new_cells())
-    for algorithm in ("random", "anneal", "exact"):
+    group = GroupProblem.of(template)
+    space = template.space  # the shared memo holds every point of the space before any search
+    assert template.memo.known.sum() >= template.n_layers * len(space.num_pe) * len(space.ktile)
+    for algorithm in ("random", "anneal", "ga", "exact"):
         fresh = build_problem("resnet18", dataflow="shi", objective="energy", constraint="power", mul=0.3)
         copied = group.fresh()
         assert copied.cost_model_calls == fresh.cost_model_calls and copied.budget == fresh.budget
