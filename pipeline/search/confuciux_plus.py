@@ -295,8 +295,8 @@ def merge_moves(
     spare = problem.budget - parent_used + freed[free_down].sum() - cost[free_up].sum()
     ups = np.flatnonzero(moved_u & (choice == 0) & (gain > 0) & (cost > 0))
     ups = ups[np.argsort(-gain[ups] / cost[ups], kind="stable")]
-    downs = np.flatnonzero(moved_d & (choice == 0) & (loss > 0) & (freed > 0))
-    downs = list(downs[np.argsort(loss[downs] / freed[downs], kind="stable")])
+    candidates = np.flatnonzero(moved_d & (choice == 0) & (loss > 0) & (freed > 0))
+    downs = [int(i) for i in candidates[np.argsort(loss[candidates] / freed[candidates], kind="stable")]]
     for layer in ups:
         if choice[layer] != 0:
             continue
