@@ -27,7 +27,7 @@ import threading
 import time
 import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -83,6 +83,7 @@ class GroupProblem:
 
     template: Problem
     corner: MemoCells
+    solution_points: dict = field(default_factory=dict)
 
     def fresh(self) -> Problem:
         """A copy as if built anew: the corner designs' cells known and counted, nothing else."""
@@ -94,7 +95,6 @@ class GroupProblem:
         problem.memo.merge(self.corner)
         problem.model_evaluations = 0
         return problem
-
 
     @classmethod
     def of(cls, template: Problem) -> GroupProblem:
@@ -287,6 +287,7 @@ def _one_search(
 
     folder = trial_folder(trial, context)
     if trial.group not in problems:
+        problems.clear()  # a chunk runs its groups one after another: keep one group's problem only
         problems[trial.group] = group_problem(trial, folder[0])
     elif trial.table:
         folder[0].mkdir(parents=True, exist_ok=True)
@@ -301,6 +302,7 @@ def _one_search(
         optimum=optimum.value,
         report=lambda event: None,
         exact=exact,
+        known_points=problems[trial.group].solution_points,
     )
 
 

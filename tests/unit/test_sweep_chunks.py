@@ -63,3 +63,17 @@ def test_a_copy_of_the_group_problem_searches_as_a_problem_built_anew() -> None:
         assert got.objective_value == expected.objective_value and np.array_equal(got.design, expected.design)
         assert [row[:2] for row in got.curve] == [row[:2] for row in expected.curve]
         assert (copied.cost_model_calls, copied.model_evaluations) == (fresh.cost_model_calls, fresh.model_evaluations)
+
+
+def test_solution_tables_from_the_groups_known_layer_points_equal_fresh_ones() -> None:
+    import pandas as pd
+
+    from confx.pipeline.results.search_outputs import solution_frame
+
+    template = build_problem("alexnet_release", dataflow="eye", objective="latency", constraint="area", mul=0.4)
+    group = GroupProblem.of(template)
+    designs = [run_search(group.fresh(), name, seed=1, budget=40).design for name in ("random", "anneal", "exact")]
+    for design in designs + designs:
+        shared = solution_frame(template, design, group.solution_points)
+        pd.testing.assert_frame_equal(shared, solution_frame(template, design))
+    assert len(group.solution_points) <= 3 * template.n_layers  # each layer point evaluated once
