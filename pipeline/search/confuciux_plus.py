@@ -355,11 +355,12 @@ def run_evolution_stage(
     evaluation = problem.evaluate(parents, count=False)
     fitness, used = problem.fitness(evaluation), evaluation.used
     generation = 0
-    exchange = settings.exchange and problem.objective not in MAXIMISED
+    exchanges = settings.exchanges if problem.objective not in MAXIMISED else 0
     while evaluations > 0:
         scored = []
-        if exchange and evaluations >= 3:
-            scored.append(exchange_step(problem, tracker, parents[0], float(used[0]), rng, settings))
+        for i in range(min(exchanges, evaluations // 3)):
+            parent = i % len(parents)  # the best parent first
+            scored.append(exchange_step(problem, tracker, parents[parent], float(used[parent]), rng, settings))
             evaluations -= 3
         count = min(settings.children - 3 * len(scored), evaluations)
         if count > 0:

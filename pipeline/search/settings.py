@@ -199,8 +199,9 @@ class ConfuciuXPlusSettings:
         grow_rate: Probability that a child spends the parent's unused budget on one layer.
         max_move: Largest PE transfer as a fraction of the donor layer's PEs.
         max_ktile_step: Largest K-tile step.
-        exchange: Each generation, also probe every layer of the best design down and up at once
-            and score the greedy exchange of budget between layers (three of its evaluations).
+        exchanges: Exchange steps per generation, parents taken best first: each probes every layer
+            of its parent down and up at once and scores the greedy exchange of budget between
+            layers (three of the generation's ``children`` evaluations each).
         probe_bound_rate: Probability that an upward probe takes a layer straight to its bound.
     """
 
@@ -216,7 +217,7 @@ class ConfuciuXPlusSettings:
     grow_rate: float = 0.2
     max_move: float = 0.5
     max_ktile_step: int = 2
-    exchange: bool = True
+    exchanges: int = 6
     probe_bound_rate: float = 0.2
 
 
@@ -300,6 +301,7 @@ SETTING_RANGES: dict[str, Range] = {
     "max_move": _OPEN_FRACTION,
     "max_ktile_step": Range(1, 1000),
     "probe_bound_rate": _FRACTION,
+    "exchanges": Range(0, 10**6),
     "episodes_per_iteration": _COUNT,
     "num_epochs": Range(1, 10**4),
     "minibatch_episodes": _COUNT,
