@@ -709,7 +709,7 @@ def _insert_runs(store: object, experiment_id: str, values: Sequence[_RunValues]
     from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric, SqlParam, SqlRun, SqlTag
     from mlflow.utils.uri import append_to_uri_path
 
-    experiment = store.get_experiment(experiment_id)  # type: ignore[attr-defined]
+    location = _artifact_location(store, experiment_id)
     run_rows, tag_rows, param_rows, metric_rows, latest_rows = [], [], [], [], []
     for value, run in zip(values, runs, strict=True):
         run_rows.append(
@@ -726,7 +726,7 @@ def _insert_runs(store: object, experiment_id: str, values: Sequence[_RunValues]
                 "deleted_time": None,
                 "source_version": "",
                 "lifecycle_stage": LifecycleStage.ACTIVE,
-                "artifact_uri": append_to_uri_path(experiment.artifact_location, value.run_id, "artifacts"),
+                "artifact_uri": append_to_uri_path(location, value.run_id, "artifacts"),
                 "experiment_id": int(experiment_id),
             }
         )
@@ -746,6 +746,17 @@ def _insert_runs(store: object, experiment_id: str, values: Sequence[_RunValues]
                             (SqlMetric, metric_rows), (SqlLatestMetric, latest_rows)):  # fmt: skip
             if rows:
                 session.execute(sqlalchemy.insert(model.__table__), rows)
+
+
+_ARTIFACT_LOCATIONS: dict[tuple[str, str], str] = {}
+
+
+def _artifact_location(store: object, experiment_id: str) -> str:
+    """An experiment's artifact location, read once per database (it never changes; reading it costs ms)."""
+    key = (str(getattr(store, "db_uri", id(store))), experiment_id)
+    if key not in _ARTIFACT_LOCATIONS:
+        _ARTIFACT_LOCATIONS[key] = str(store.get_experiment(experiment_id).artifact_location)  # type: ignore[attr-defined]
+    return _ARTIFACT_LOCATIONS[key]
 
 
 def _create_runs(client: mlflow.MlflowClient, experiment_id: str, values: Sequence[_RunValues],
@@ -804,7 +815,7 @@ def log_trial_runs(tracking_uri: str, experiment_id: str, parent_run_id: str, ru
     if isinstance(store, SqlAlchemyStore):
         _insert_runs(store, experiment_id, values, runs)
         run_ids = [value.run_id for value in values]
-        location = client.get_experiment(experiment_id).artifact_location
+        location = _artifact_location(store, experiment_id)
         uris: list[str | None] = [f"{location.rstrip('/')}/{run_id}/artifacts" for run_id in run_ids]
     else:
         run_ids = _create_runs(client, experiment_id, values, runs)

@@ -57,6 +57,8 @@ logger = logging.getLogger(__name__)
 
 BATCH_RUNS = 200
 """Most child runs logged in one batch."""
+BATCH_WAIT_S = 1.0
+"""How long the logging thread gathers finished searches into one batch (a search's record waits as long)."""
 REPORT_EVERY_S = 2.0
 """Least time between two progress reports of a chunk to Tune."""
 
@@ -145,9 +147,11 @@ class RunLogger:
         done = False
         while not done:
             items = [self._queue.get()]
-            while len(items) < BATCH_RUNS:
+            # Gather for a moment: each batch is one transaction (and a commit) on the store.
+            deadline = time.monotonic() + BATCH_WAIT_S
+            while len(items) < BATCH_RUNS and items[-1] is not None:
                 try:
-                    items.append(self._queue.get_nowait())
+                    items.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
                 except queue.Empty:
                     break
             done = None in items
