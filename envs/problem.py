@@ -134,7 +134,10 @@ class LayerCostMemo:
     point is evaluated by the cost model at most once (``cost_model_calls`` counts them).
     """
 
-    FIELDS = ("runtime_cycles", "energy_nj", "area", "power", "throughput", "num_macs", "l1_bytes", "l2_bytes")
+    FIELDS = (
+        "runtime_cycles", "energy_nj", "area", "power", "throughput", "num_macs", "l1_bytes", "l2_bytes", "true_macs"
+    )  # fmt: skip
+    """Every numeric output a solution table shows, so that it is read from here (exact: integers below 2**53)."""
 
     @classmethod
     def size_bytes(cls, n_layers: int, space: ActionSpace, n_mappings: int) -> int:
@@ -199,6 +202,21 @@ class LayerCostMemo:
         self.shared.ensure(cells)
         known = self.shared.export(np.stack(cells))
         self._store(cells, known.valid, known.values)
+
+    def peek(
+        self,
+        layer: NDArray[np.int64],
+        dataflow: NDArray[np.int64],
+        num_pe: NDArray[np.int64],
+        ktile: NDArray[np.int64],
+        noc: NDArray[np.int64] | int = 0,
+        simd: NDArray[np.int64] | int = 0,
+    ) -> tuple[NDArray[np.bool_], NDArray[np.bool_], dict[str, NDArray[np.float64]]]:
+        """``(known, valid, outputs)`` at points given as for :meth:`lookup`; evaluates nothing, counts nothing."""
+        index = (layer, dataflow, num_pe - 1, ktile - 1, noc, simd)
+        known = self.known[index]
+        rows = self.table[index]
+        return known, self.valid[index], {name: rows[..., i] for i, name in enumerate(self.FIELDS)}
 
     def ensure(self, cells: tuple[NDArray[np.int64], ...]) -> None:
         """Compute the cells (index arrays) not known yet; not logged for :meth:`take_new_cells`."""
@@ -380,6 +398,17 @@ class Problem:
         designs = np.asarray(designs, dtype=np.int64)
         layer = np.broadcast_to(np.arange(self.n_layers), designs.shape[:-1])
         return self.memo.lookup(*self._index(layer, designs))
+
+    def known_layer_costs(
+        self, design: NDArray[np.int64]
+    ) -> tuple[NDArray[np.bool_], NDArray[np.bool_], dict[str, NDArray[np.float64]]]:
+        """``(known, valid, outputs)`` of a design's layers already evaluated, here or in the shared memo.
+
+        For reports on a finished search: reading them neither evaluates nor counts anything.
+        """
+        memo = self.memo.shared or self.memo
+        design = np.asarray(design, dtype=np.int64)
+        return memo.peek(*self._index(np.arange(self.n_layers), design))
 
     def layer_terms(self, designs: NDArray[np.int64]) -> tuple[NDArray[np.bool_], NDArray, NDArray]:
         """Per-layer ``(valid, objective term, constraint)`` of designs (..., n_layers, n_genes)."""

@@ -69,18 +69,12 @@ def summary_dict(problem: Problem, result: SearchResult) -> dict[str, object]:
     }
 
 
-LayerPoint = tuple[int, int, int, int, int, int]
-"""A layer at an action: (mapping code, layer index, P, B, NoC bandwidth, SIMD lanes)."""
-
-
-def solution_frame(
-    problem: Problem, design: np.ndarray | None, known: dict[LayerPoint, dict[str, object]] | None = None
-) -> pd.DataFrame:
+def solution_frame(problem: Problem, design: np.ndarray | None) -> pd.DataFrame:
     """One row per layer in the network's order: the layer, its action and its costs.
 
-    ``known``: the cost model's outputs of layer points already evaluated for this problem
-    (read, and added to); a sweep's group passes one, since its searches often share layer
-    points and the general engine costs milliseconds per point.
+    The costs are read from the problem's memo where the search (or its sweep group) has
+    evaluated them; only the rest goes to the cost model (the general engine costs
+    milliseconds per point).
 
     Columns: ``layer_index``, ``layer_name``, ``K C Y X R S T``, ``stride_y, stride_x, groups``,
     ``dataflow`` (the mapping's name; depthwise layers run its depthwise counterpart), ``num_pe``,
@@ -106,26 +100,12 @@ def solution_frame(
     knobs = problem.space.hardware
     costs: dict[str, np.ndarray] = {name: np.zeros(len(dims), dtype=kind) for name, kind in _output_kinds().items()}
     options = layers.options()
-    known = {} if known is None else known
-    points: list[LayerPoint] = [
-        (int(c), i, int(p), int(b), int(n), int(s))
-        for i, (c, p, b, n, s) in enumerate(
-            zip(
-                codes,
-                design[:, GENE_NUM_PE],
-                design[:, GENE_KTILE],
-                hardware["noc_bw"],
-                hardware["simd_lanes"],
-                strict=True,
-            )
-        )
-    ]
-    cached = np.asarray([point in known for point in points], dtype=bool)
-    for i in np.flatnonzero(cached):
-        for name, value in known[points[i]].items():
-            costs[name][i] = value
-    for code in np.unique(codes[~cached]):
-        m = (codes == code) & ~cached
+    known, valid, outputs = problem.known_layer_costs(design)
+    costs["valid"][known] = valid[known]
+    for name, values in outputs.items():
+        costs[name][known] = values[known]
+    for code in np.unique(codes[~known]):
+        m = (codes == code) & ~known
         part = mapped.evaluate_points(
             dims[m],
             type(options)(options.stride_y[m], options.stride_x[m], options.groups[m]),
@@ -139,8 +119,6 @@ def solution_frame(
         )
         for name, values in part.to_dict().items():
             costs[name][m] = values
-        for i in np.flatnonzero(m):
-            known[points[i]] = {name: costs[name][i] for name in costs}
     columns |= costs
     columns["area_mm2"] = costs["area"] * 1e-6
     return pd.DataFrame(columns)

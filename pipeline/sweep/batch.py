@@ -27,7 +27,7 @@ import threading
 import time
 import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -85,7 +85,6 @@ class GroupProblem:
 
     template: Problem
     corner: MemoCells
-    solution_points: dict = field(default_factory=dict)
 
     def fresh(self) -> Problem:
         """A copy as if built anew: the corner designs' cells known and counted, nothing else."""
@@ -306,7 +305,6 @@ def _one_search(
         optimum=optimum.value,
         report=lambda event: None,
         exact=exact,
-        known_points=problems[trial.group].solution_points,
     )
 
 

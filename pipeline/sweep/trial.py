@@ -266,13 +266,10 @@ def run_search_outputs(
     optimum: float,
     report: Progress,
     exact: ExactRun | None = None,
-    known_points: dict | None = None,
 ) -> SearchOutcome:
     """Run the trial's search on problem (or take ``exact``, the group's exact search) and write its outputs.
 
     A search that finds nothing feasible reports that (``feasible`` false, no objective value).
-    ``known_points``: the group's layer points already evaluated for solution tables (see
-    :func:`~confx.pipeline.results.search_outputs.solution_frame`).
     """
     import time
 
@@ -298,7 +295,7 @@ def run_search_outputs(
             progress=report,
         )
     summary = summary_dict(problem, result)
-    curve, solution = curve_frame(result), solution_frame(problem, result.design, known_points)
+    curve, solution = curve_frame(result), solution_frame(problem, result.design)
     write_outputs(out, solution, curve, summary)
     final = {
         "objective_value": summary["objective_value"],

@@ -65,15 +65,21 @@ def test_a_copy_of_the_group_problem_searches_as_a_problem_built_anew() -> None:
         assert (copied.cost_model_calls, copied.model_evaluations) == (fresh.cost_model_calls, fresh.model_evaluations)
 
 
-def test_solution_tables_from_the_groups_known_layer_points_equal_fresh_ones() -> None:
+def test_solution_tables_read_from_the_groups_memo_equal_ones_from_the_cost_model() -> None:
     import pandas as pd
 
     from confx.pipeline.results.search_outputs import solution_frame
 
     template = build_problem("alexnet_release", dataflow="eye", objective="latency", constraint="area", mul=0.4)
     group = GroupProblem.of(template)
-    designs = [run_search(group.fresh(), name, seed=1, budget=40).design for name in ("random", "anneal", "exact")]
-    for design in designs + designs:
-        shared = solution_frame(template, design, group.solution_points)
-        pd.testing.assert_frame_equal(shared, solution_frame(template, design))
-    assert len(group.solution_points) <= 3 * template.n_layers  # each layer point evaluated once
+    plain = build_problem("alexnet_release", dataflow="eye", objective="latency", constraint="area", mul=0.4)
+    for name in ("random", "anneal", "exact"):
+        searched = group.fresh()
+        design = run_search(searched, name, seed=1, budget=40).design
+        calls = searched.cost_model_calls
+        assert searched.known_layer_costs(design)[0].all()
+        pd.testing.assert_frame_equal(solution_frame(searched, design), solution_frame(plain, design))
+        assert searched.cost_model_calls == calls  # a report reads the memo, it does not search
+    off_grid = plain.uniform_design(7, 5)
+    assert not plain.known_layer_costs(off_grid)[0].any()  # unknown points go to the cost model
+    assert len(solution_frame(plain, off_grid)) == plain.n_layers
