@@ -16,7 +16,13 @@ whole-model evaluations, and changes what each stage does:
    one K-tile, or spends the parent's unused budget on one layer. Receivers are
    drawn by their share of the parent's objective (the layers worth speeding
    up), donors uniformly. P may leave the grid (any integer within the bounds),
-   as in the release's GA.
+   as in the release's GA. Each generation also spends some of its children on
+   exchange steps (summed objectives only): a parent's every layer is probed down
+   and up at once, each by its own random step, and the two probes' per-layer
+   terms tell, for all layers from two evaluations, what each move costs and
+   frees; a greedy exchange then moves budget from the layers that lose least per
+   unit to those that gain most, and is scored as a third evaluation. This is a
+   local search on sampled moves, not an enumeration of any layer's options.
 
 Every design it scores is one whole-model evaluation through the problem, so
 cost-model calls are counted like every other search's. No layer's options are
@@ -279,7 +285,8 @@ def merge_moves(
     layer at once, what its move costs and what it frees. Moves that lose nothing are
     taken; then upward moves, best gain per unit of budget first, are paid for by the
     spare budget and by downward moves whose loss per unit freed is lower than the gain
-    per unit spent. Uses only the three evaluations already made.
+    per unit spent, when their losses together are below the gain (so the merged design
+    is never worse than the parent). Uses only the two probes' evaluations.
     """
     (valid_x, term_x, used_x), (valid_d, term_d, used_d), (valid_u, term_u, used_u) = (
         problem.layer_terms(design) for design in (parent, down, up)
@@ -309,13 +316,12 @@ def merge_moves(
             if donor != layer and choice[donor] == 0:
                 funding.append(donor)
                 spare += freed[donor]
-        if spare >= cost[layer]:
+        if spare >= cost[layer] and gain[layer] > loss[funding].sum():
             choice[layer], spare = 2, spare - cost[layer]
             choice[funding] = 1
-        else:
+        else:  # not affordable, or its donors would lose more than it gains: give them back
             spare -= freed[funding].sum()
             downs = funding + downs
-            break
     return np.where((choice == 1)[:, None], down, np.where((choice == 2)[:, None], up, parent))
 
 

@@ -114,3 +114,35 @@ def test_a_sweep_plans_it_with_its_own_settings_and_epochs(tmp_path: Path) -> No
     bad.write_text(config.read_text().replace("parents: 6", "population: 6"))
     with pytest.raises(ConfXError, match="unknown confuciux-plus setting 'population'"):
         load_sweep_config(bad)
+
+
+@pytest.mark.parametrize(
+    ("dataflow", "objective", "constraint"), [("dla", "latency", "area"), ("eye", "energy", "power")]
+)
+def test_an_exchange_step_keeps_the_budget_and_never_loses_on_a_summed_objective(
+    dataflow: str, objective: str, constraint: str
+) -> None:
+    """The merged design takes each layer from the parent or a probe; the objective and the budget are sums."""
+    from confx.pipeline.search.base import BestTracker
+    from confx.pipeline.search.confuciux_plus import exchange_step
+    from confx.pipeline.search.settings import ConfuciuXPlusSettings
+
+    problem = build_problem("resnet18", dataflow=dataflow, objective=objective, constraint=constraint, mul=0.4)
+    rng = np.random.default_rng(7)
+    parent = problem.uniform_design(4, 2)  # valid on every layer of both dataflows, well within the budget
+    evaluation = problem.evaluate(parent)
+    assert evaluation.feasible[0]
+    tracker, improved = BestTracker(problem), 0
+    for _ in range(30):
+        before = problem.model_evaluations
+        probes_and_merged = exchange_step(
+            problem, tracker, parent, float(evaluation.used[0]), rng, ConfuciuXPlusSettings()
+        )
+        assert problem.model_evaluations == before + 3 and probes_and_merged.shape == (3, *parent.shape)
+        merged = problem.evaluate(probes_and_merged[2], count=False)
+        assert merged.feasible[0] and merged.objective[0] <= evaluation.objective[0] * (1 + 1e-12)
+        layers_from = (probes_and_merged[2][:, None] == np.stack([parent, *probes_and_merged[:2]], axis=1)).all(axis=-1)
+        assert layers_from.any(axis=1).all()  # every layer is the parent's, the down probe's or the up probe's
+        improved += merged.objective[0] < evaluation.objective[0]
+        parent, evaluation = probes_and_merged[2], merged
+    assert improved >= 3
