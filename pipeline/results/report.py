@@ -19,7 +19,6 @@ import base64
 import html
 import logging
 import math
-import typing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,38 +91,14 @@ def _finite(values: pd.Series) -> pd.Series:
     return pd.Series(np.isfinite(numeric.to_numpy()), index=values.index)
 
 
+def _usable_mask(trials: pd.DataFrame) -> pd.Series:
+    infeasible = trials["feasible"].map(lambda value: value is False or value is np.False_)
+    return (trials["status"] == "ok") & _finite(trials["objective_value"]) & ~infeasible
+
+
 def usable_trials(trials: pd.DataFrame) -> pd.DataFrame:
     """Trials that finished with a feasible design and a finite objective value."""
-    infeasible = trials["feasible"].map(lambda value: value is False or value is np.False_)
-    keep = (trials["status"] == "ok") & _finite(trials["objective_value"]) & ~infeasible
-    return trials[keep]
-
-
-def _best_row(group: pd.DataFrame) -> pd.Series | None:
-    """The group's trial with the best objective under the group's sense."""
-    usable = usable_trials(group)
-    if usable.empty:
-        return None
-    values = usable["objective_value"].astype("float64")
-    index = values.idxmax() if usable["sense"].iloc[0] == "max" else values.idxmin()
-    return typing.cast(pd.Series, usable.loc[typing.cast(int, index)])
-
-
-def _comparison_row(keys: tuple, group: pd.DataFrame) -> dict[str, object]:
-    best = _best_row(group)
-    gaps = pd.to_numeric(usable_trials(group)["gap"], errors="coerce").astype("float64")
-    gaps = gaps[np.isfinite(gaps)]
-    return {
-        **dict(zip(COMPARISON_KEYS, keys, strict=True)),
-        "sense": group["sense"].dropna().iloc[0] if group["sense"].notna().any() else None,
-        "best_objective": math.nan if best is None else float(best["objective_value"]),
-        "optimum": math.nan if best is None else float(pd.to_numeric(best["optimum"], errors="coerce")),
-        "best_gap": float(gaps.min()) if len(gaps) else math.nan,
-        "mean_gap": float(gaps.mean()) if len(gaps) else math.nan,
-        "trials": len(group),
-        "failed": int((group["status"] != "ok").sum()),
-        "best_run": None if best is None else best["run_name"],
-    }
+    return trials[_usable_mask(trials)]
 
 
 def comparison_table(trials: pd.DataFrame) -> pd.DataFrame:
@@ -142,10 +117,37 @@ def comparison_table(trials: pd.DataFrame) -> pd.DataFrame:
         ConfXError: A missing column.
     """
     _check_trials(trials)
-    rows = [
-        _comparison_row(keys, group) for keys, group in trials.groupby(list(COMPARISON_KEYS), dropna=False, sort=True)
-    ]
-    return pd.DataFrame(rows, columns=list(COMPARISON_COLUMNS))
+    frame = trials.reset_index(drop=True)
+    usable = _usable_mask(frame).to_numpy()
+    objective = pd.to_numeric(frame["objective_value"], errors="coerce").astype("float64").to_numpy()
+    signed = np.where(frame["sense"].eq("max").to_numpy(), -objective, objective)
+    gaps = pd.to_numeric(frame["gap"], errors="coerce").astype("float64").to_numpy()
+    work = frame.assign(
+        _usable=usable,
+        _signed=np.where(usable, signed, np.inf),
+        _gap=np.where(usable & np.isfinite(gaps), gaps, np.nan),
+        _failed=(frame["status"] != "ok").to_numpy(),
+    )
+    grouped = work.groupby(list(COMPARISON_KEYS), dropna=False, sort=True)
+    # Each group's best usable trial: the first one at its best objective (groups keep the rows' order).
+    best = grouped["_signed"].idxmin().where(grouped["_usable"].any())
+    found = best.notna().to_numpy()
+    rows = best.fillna(0).astype(np.int64).to_numpy()
+    optimum = pd.to_numeric(frame["optimum"], errors="coerce").astype("float64").to_numpy()
+    sense = grouped["sense"].first()
+    table = pd.DataFrame(
+        {
+            "sense": sense.astype(object).where(sense.notna(), None),
+            "best_objective": np.where(found, objective[rows], np.nan),
+            "optimum": np.where(found, optimum[rows], np.nan),
+            "best_gap": grouped["_gap"].min(),
+            "mean_gap": grouped["_gap"].mean(),
+            "trials": grouped.size(),
+            "failed": grouped["_failed"].sum().astype(np.int64),
+            "best_run": pd.Series(frame["run_name"].to_numpy(dtype=object)[rows], index=best.index).where(found, None),
+        }
+    )
+    return table.reset_index()[list(COMPARISON_COLUMNS)]
 
 
 # ----------------------------------------------------------------------------- markdown
@@ -208,22 +210,31 @@ def pivot_table(trials: pd.DataFrame) -> pd.DataFrame:
         trial) for every algorithm, sorted by name; NaN where an algorithm found nothing.
     """
     algorithms = sorted(trials["algorithm"].dropna().astype(str).unique())
-    rows = []
-    for keys, group in trials.groupby(list(PIVOT_AXES), sort=True, dropna=False):
-        row: dict[str, object] = dict(zip(PIVOT_AXES, keys, strict=True))
-        optima = pd.to_numeric(group["optimum"], errors="coerce").dropna()
-        row["optimum"] = float(optima.iloc[0]) if len(optima) else math.nan
-        for algorithm in algorithms:
-            usable = usable_trials(group[group["algorithm"] == algorithm])
-            gaps = pd.to_numeric(usable["gap"], errors="coerce").astype("float64").to_numpy()
-            evaluations = pd.to_numeric(usable["model_evaluations"], errors="coerce").astype("float64").to_numpy()
-            finite = np.isfinite(gaps)
-            best = int(np.argmin(np.where(finite, gaps, np.inf))) if finite.any() else None
-            row[f"{algorithm} gap"] = math.nan if best is None else float(gaps[best])
-            row[f"{algorithm} evaluations"] = math.nan if best is None else float(evaluations[best])
-        rows.append(row)
+    frame = trials.reset_index(drop=True)
+    axes = list(PIVOT_AXES)
+    table = (
+        frame.assign(optimum=pd.to_numeric(frame["optimum"], errors="coerce").astype("float64"))
+        .groupby(axes, sort=True, dropna=False)["optimum"]
+        .first()
+        .to_frame()
+    )
+    gaps = pd.to_numeric(frame["gap"], errors="coerce").astype("float64")
+    scored = frame[
+        _usable_mask(frame).to_numpy() & np.isfinite(gaps.to_numpy()) & frame["algorithm"].notna().to_numpy()
+    ]
+    scored = scored.assign(
+        gap=gaps[scored.index],
+        model_evaluations=pd.to_numeric(scored["model_evaluations"], errors="coerce").astype("float64"),
+        algorithm=scored["algorithm"].astype(str),
+    )
+    # Per problem and algorithm, the first trial at the smallest gap.
+    best = scored.loc[scored.groupby([*axes, "algorithm"], sort=True, dropna=False)["gap"].idxmin()]
+    for algorithm in algorithms:
+        mine = best[best["algorithm"] == algorithm].set_index(axes)
+        table[f"{algorithm} gap"] = mine["gap"].reindex(table.index)
+        table[f"{algorithm} evaluations"] = mine["model_evaluations"].reindex(table.index)
     columns = [*PIVOT_AXES, "optimum", *(f"{a} {what}" for a in algorithms for what in ("gap", "evaluations"))]
-    return pd.DataFrame(rows, columns=columns)
+    return table.reset_index()[columns]
 
 
 def _gap_text(gap: float, evaluations: float) -> str:
