@@ -204,16 +204,12 @@ class LayerCostMemo:
         self._store(cells, known.valid, known.values)
 
     def peek(
-        self,
-        layer: NDArray[np.int64],
-        dataflow: NDArray[np.int64],
-        num_pe: NDArray[np.int64],
-        ktile: NDArray[np.int64],
-        noc: NDArray[np.int64] | int = 0,
-        simd: NDArray[np.int64] | int = 0,
+        self, *point: NDArray[np.int64] | int
     ) -> tuple[NDArray[np.bool_], NDArray[np.bool_], dict[str, NDArray[np.float64]]]:
         """``(known, valid, outputs)`` at points given as for :meth:`lookup`; evaluates nothing, counts nothing."""
-        index = (layer, dataflow, num_pe - 1, ktile - 1, noc, simd)
+        layer, dataflow, num_pe, ktile, *hardware = point
+        noc, simd = (*hardware, 0, 0)[:2]
+        index = (layer, dataflow, np.asarray(num_pe) - 1, np.asarray(ktile) - 1, noc, simd)
         known = self.known[index]
         rows = self.table[index]
         return known, self.valid[index], {name: rows[..., i] for i, name in enumerate(self.FIELDS)}
