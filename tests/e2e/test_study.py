@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
-pytestmark = pytest.mark.slow
+from tests.e2e.test_sweep import _confx
 
-ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
 
 TINY_STUDY = {
     "name": "tiny_study",
@@ -35,18 +32,6 @@ TINY_STUDY = {
 }
 
 
-def _confx(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [sys.executable, "-m", "confx.pipeline.cli", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-
-
 def _first_within(curve: pd.DataFrame, optimum: float, threshold: float) -> float:
     for evaluations, best in zip(curve["model_evaluations"], curve["best_objective"], strict=True):
         if best / optimum - 1 <= threshold + 1e-12:
@@ -57,11 +42,11 @@ def _first_within(curve: pd.DataFrame, optimum: float, threshold: float) -> floa
 def test_study_command_tables_the_evaluations_each_search_needed(tmp_path):
     config = dict(TINY_STUDY, results_dir=str(tmp_path / "results"))
     (tmp_path / "study.yaml").write_text(yaml.safe_dump(config))
-    done = _confx("sweep", "study.yaml", cwd=tmp_path)
+    done = _confx("sweep", "study.yaml", cwd=tmp_path, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results = tmp_path / "results" / "tiny_study"
 
-    done = _confx("study", str(results), "--out", str(tmp_path / "docs"), cwd=tmp_path)
+    done = _confx("study", str(results), "--out", str(tmp_path / "docs"), cwd=tmp_path, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     table = pd.read_csv(tmp_path / "docs" / "study_reach.csv")
     assert sorted(set(table["algorithm"])) == ["anneal", "confuciux", "random"]
@@ -90,7 +75,7 @@ def test_study_command_tables_the_evaluations_each_search_needed(tmp_path):
 
 
 def test_study_of_a_folder_without_results_is_one_line_exit_2(tmp_path):
-    done = _confx("study", str(tmp_path), cwd=tmp_path)
+    done = _confx("study", str(tmp_path), cwd=tmp_path, timeout=900)
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "trials.parquet" in done.stderr
     assert not list(tmp_path.iterdir())
