@@ -174,7 +174,9 @@ def evaluate_points(
         part_options = LayerOptions(*(getattr(options, f.name)[m] for f in fields(options)))
         part_knobs = {key: value[m] for key, value in knobs.items()}
         block = name if name in TEMPLATES else conv_block(name)
-        result = evaluate_mapped_trusted(dims[m], block, num_pe[m], ktile[m], part_options, part_knobs)
+        result = evaluate_mapped_trusted(
+            dims[m], block, num_pe[m], ktile[m], part_options, part_knobs, noc_outputs=False
+        )
         for key in out:
             out[key][m] = getattr(result, key)
     return CostResult(**out)
@@ -274,39 +276,74 @@ def evaluate_mapped_trusted(
     ktile: NDArray[np.int64],
     options: LayerOptions,
     knobs: dict[str, NDArray[np.int64]],
+    *,
+    noc_outputs: bool = True,
 ) -> MappedResult:
-    """:func:`evaluate_mapped` on checked input (``check_design_points``, :func:`check_hardware`)."""
+    """:func:`evaluate_mapped` on checked input (``check_design_points``, :func:`check_hardware`).
+
+    ``noc_outputs=False`` (the searches' path, which reads only the :class:`CostResult`
+    fields): points the closed forms cover skip MAESTRO's general analysis, and their
+    ``reason``, ``peak_bw_req`` and ``pe_utilisation`` are left 0.
+    """
     n = len(num_pe)
     template = mapping if isinstance(mapping, str) and mapping in TEMPLATES else None
     depthwise = dims[:, 6] == DEPTHWISE
+    closed = np.zeros(n, dtype=bool)
+    if template is not None:
+        closed = is_release_hardware(knobs) & (depthwise | (template != "dpt"))
+    analysed = np.ones(n, dtype=bool) if noc_outputs else ~closed
+    out = _analysed_points(dims, mapping, template, depthwise, num_pe, ktile, options, knobs, analysed)
+    out["true_macs"] = np.where(out["valid"], _true_macs(dims, options), 0)
+    if closed.any():
+        codes = np.full(int(closed.sum()), DATAFLOWS.index(str(template)) if template in DATAFLOWS else 0)
+        part_options = LayerOptions(*(getattr(options, f.name)[closed] for f in fields(options)))
+        exact = evaluate_trusted(dims[closed], codes, num_pe[closed], ktile[closed], options=part_options)
+        for name, value in exact.to_dict().items():
+            out[name][closed] = value
+        out["reason"][closed] = np.where(exact.valid, general.VALID, general.RUNTIME_ZERO)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["throughput"] = np.where(out["valid"], out["num_macs"] / np.maximum(out["runtime_cycles"], 1), np.nan)
+    return MappedResult(**{f.name: out[f.name] for f in fields(MappedResult)})
+
+
+def _analysed_points(
+    dims: NDArray[np.int64],
+    mapping: str | Path | Dataflow,
+    template: str | None,
+    depthwise: NDArray[np.bool_],
+    num_pe: NDArray[np.int64],
+    ktile: NDArray[np.int64],
+    options: LayerOptions,
+    knobs: dict[str, NDArray[np.int64]],
+    analysed: NDArray[np.bool_],
+) -> dict[str, NDArray]:
+    """The general engine's outputs on the ``analysed`` points (zeros elsewhere), for all groups of a layer."""
+    n = len(num_pe)
+    out: dict[str, NDArray] = {
+        f.name: np.zeros(n, dtype=np.float64 if f.name in (*_FLOAT_OUTPUTS, "pe_utilisation") else np.int64)
+        for f in fields(MappedResult)
+    }
+    out["valid"] = np.zeros(n, dtype=bool)
+    if not analysed.any():
+        return out
     # ConfuciuX's templates: each row's own template (dpt for depthwise rows).
     if template is None:
-        blocks = [(np.ones(n, dtype=bool), _dataflow(mapping))]
+        blocks = [(analysed, _dataflow(mapping))]
     elif template == "dpt":
-        blocks = [(np.ones(n, dtype=bool), _dataflow("dpt"))]
+        blocks = [(analysed, _dataflow("dpt"))]
     else:
-        blocks = [(~depthwise, _dataflow(template)), (depthwise, _dataflow("dpt"))]
+        blocks = [(analysed & ~depthwise, _dataflow(template)), (analysed & depthwise, _dataflow("dpt"))]
     one_group = dims.copy()
     one_group[:, 0] //= options.groups
     one_group[:, 1] //= options.groups
-    out = _general(one_group, blocks, num_pe, ktile, options, knobs)
+    for name, value in _general(one_group, blocks, num_pe, ktile, options, knobs).items():
+        if name in out:
+            out[name][analysed] = value[analysed]
     groups = options.groups
     out["runtime_cycles"] = out["runtime_cycles"] * groups
     out["num_macs"] = out["num_macs"] * groups
     out["energy_nj"] = out["energy_nj"] * groups
-    out["true_macs"] = np.where(out["valid"], _true_macs(dims, options), 0)
-    if template is not None:
-        closed = is_release_hardware(knobs) & (depthwise | (template != "dpt"))
-        if closed.any():
-            codes = np.full(int(closed.sum()), DATAFLOWS.index(template) if template in DATAFLOWS else 0)
-            part_options = LayerOptions(*(getattr(options, f.name)[closed] for f in fields(options)))
-            exact = evaluate_trusted(dims[closed], codes, num_pe[closed], ktile[closed], options=part_options)
-            for name, value in exact.to_dict().items():
-                out[name][closed] = value
-            out["reason"][closed] = np.where(exact.valid, general.VALID, general.RUNTIME_ZERO)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out["throughput"] = np.where(out["valid"], out["num_macs"] / np.maximum(out["runtime_cycles"], 1), np.nan)
-    return MappedResult(**{f.name: out[f.name] for f in fields(MappedResult)})
+    return out
 
 
 def _general(

@@ -36,6 +36,32 @@ def test_templates_at_the_release_flags_are_the_closed_forms(maestro_reference: 
         assert (ours.peak_bw_req[ours.valid] >= 0).all()
 
 
+
+def test_the_searches_path_skips_the_general_engine_where_the_closed_forms_apply(
+    maestro_reference: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The search memo's path gives the closed forms' numbers without paying for MAESTRO's general analysis."""
+    from confx.costmodel import general, mapped
+    from confx.costmodel.evaluate import LayerOptions
+
+    sample = maestro_reference.sample(500, random_state=2)
+    layers = sample[["K", "C", "Y", "X", "R", "S", "T"]].to_numpy()
+    ones = np.ones(len(sample), dtype=np.int64)
+
+    def not_called(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the general engine ran on points the closed forms cover")
+
+    monkeypatch.setattr(general, "evaluate_trusted", not_called)
+    for dataflow in ("dla", "shi", "eye"):
+        num_pe, ktile = sample["num_pe"].to_numpy(), sample["ktile"].to_numpy()
+        ours = mapped.evaluate_points(
+            layers, LayerOptions(ones, ones, ones), dataflow, num_pe, ktile,
+            noc_bw=ones * general.NOC_BANDWIDTH, simd_lanes=ones * general.SIMD_LANES,
+            noc_latency=general.NOC_HOPS * general.NOC_HOP_LATENCY, offchip_bw=general.OFFCHIP_BANDWIDTH,
+        )  # fmt: skip
+        for name, value in evaluate(layers, dataflow, num_pe, ktile).to_dict().items():
+            np.testing.assert_array_equal(getattr(ours, name), value, err_msg=f"{dataflow} {name}")
+
 @pytest.fixture(scope="module")
 def general_rows() -> pd.DataFrame:
     reference = load_reference()
