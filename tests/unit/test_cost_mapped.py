@@ -36,7 +36,6 @@ def test_templates_at_the_release_flags_are_the_closed_forms(maestro_reference: 
         assert (ours.peak_bw_req[ours.valid] >= 0).all()
 
 
-
 def test_the_searches_path_skips_the_general_engine_where_the_closed_forms_apply(
     maestro_reference: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -61,6 +60,7 @@ def test_the_searches_path_skips_the_general_engine_where_the_closed_forms_apply
         )  # fmt: skip
         for name, value in evaluate(layers, dataflow, num_pe, ktile).to_dict().items():
             np.testing.assert_array_equal(getattr(ours, name), value, err_msg=f"{dataflow} {name}")
+
 
 @pytest.fixture(scope="module")
 def general_rows() -> pd.DataFrame:
