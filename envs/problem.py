@@ -406,6 +406,27 @@ class Problem:
         design = np.asarray(design, dtype=np.int64)
         return memo.peek(*self._index(np.arange(self.n_layers), design))
 
+    def known_values(self, design: NDArray[np.int64], gene: int) -> NDArray[np.bool_]:
+        """Which values of a PE or K-tile gene this problem's searches already evaluated, per layer.
+
+        Entry ``[l, v - 1]`` says whether layer l at value v of ``gene``, with its other genes
+        as in ``design``, is in this problem's own memo (so that a search can reuse what it
+        paid for: reading it evaluates and counts nothing).
+
+        Returns:
+            Shape (n_layers, max value of the gene).
+        """
+        if gene not in (GENE_NUM_PE, GENE_KTILE):
+            raise ValueError(f"known_values reads the PE or K-tile gene, not gene {gene}")
+        layer, dataflow, num_pe, ktile, noc, simd = self._index(np.arange(self.n_layers), np.asarray(design))
+        if gene == GENE_NUM_PE:
+            return np.asarray(self.memo.known[layer, dataflow, :, ktile - 1, noc, simd], dtype=bool)
+        return np.asarray(self.memo.known[layer, dataflow, num_pe - 1, :, noc, simd], dtype=bool)
+
+    def known_points_per_layer(self) -> NDArray[np.int64]:
+        """Distinct points of each layer this problem's searches evaluated (their cost-model calls per layer)."""
+        return np.asarray(self.memo.known.reshape(self.n_layers, -1).sum(axis=1), dtype=np.int64)
+
     def layer_terms(self, designs: NDArray[np.int64]) -> tuple[NDArray[np.bool_], NDArray, NDArray]:
         """Per-layer ``(valid, objective term, constraint)`` of designs (..., n_layers, n_genes)."""
         valid, metrics = self.layer_costs(designs)

@@ -22,7 +22,11 @@ whole-model evaluations, and changes what each stage does:
    terms tell, for all layers from two evaluations, what each move costs and
    frees; a greedy exchange then moves budget from the layers that lose least per
    unit to those that gain most, and is scored as a third evaluation. This is a
-   local search on sampled moves, not an enumeration of any layer's options.
+   local search on sampled moves, not an enumeration of any layer's options. A
+   probe mostly moves a layer to a value the search already paid for, and only to
+   such values once the layer has its share of distinct points (see
+   :func:`point_cap`), so that the variant makes fewer distinct cost-model calls
+   than the faithful search.
 
 Every design it scores is one whole-model evaluation through the problem, so
 cost-model calls are counted like every other search's. No layer's options are
@@ -257,23 +261,53 @@ def probe_steps(
     layer's PEs and up by as much in log scale (at 0.5: halving to doubling), or by up to
     ``max_ktile_step`` K-tiles; or, with probability ``probe_bound_rate``, up to the
     bound (a run time that steps in P may gain only there; later down probes then walk
-    it back down to the step's edge for free). A layer at a bound keeps its value.
+    it back down to the step's edge for free). With probability ``probe_known_rate`` a
+    layer instead moves to a value within that reach the search has already evaluated
+    (when there is one): such a move costs no cost-model call. A layer at a bound keeps
+    its value.
     """
     low, high = problem.space.gene_bounds[0][gene], problem.space.gene_bounds[1][gene]
     grow = settings.max_move / (1.0 - settings.max_move) if settings.max_move < 1 else float(high)
+    known = problem.known_values(parent, gene)
+    spent = (
+        problem.known_points_per_layer() >= point_cap(problem.n_layers, settings) if settings.points_per_layer else None
+    )
     down, up = parent.copy(), parent.copy()
     for layer, value in enumerate(parent[:, gene]):
+        rate = 1.0 if spent is not None and spent[layer] else settings.probe_known_rate
         shrink_limit, grow_limit = (
             (settings.max_ktile_step, settings.max_ktile_step)
             if gene == GENE_KTILE
             else (max(1, int(settings.max_move * value)), max(1, int(grow * value)))
         )
         if value > low:
-            down[layer, gene] = value - step_size(rng, min(shrink_limit, int(value - low)))
+            reach = min(shrink_limit, int(value - low))
+            down[layer, gene] = known_move(known[layer], value - reach, value - 1, rng, rate)
+            if down[layer, gene] == 0:
+                down[layer, gene] = value - step_size(rng, reach) if rate < 1 else value
         if value < high:
-            to_bound = rng.random() < settings.probe_bound_rate
-            up[layer, gene] = high if to_bound else value + step_size(rng, min(grow_limit, int(high - value)))
+            if rng.random() < settings.probe_bound_rate and (rate < 1 or known[layer, high - 1]):
+                up[layer, gene] = high
+                continue
+            reach = min(grow_limit, int(high - value))
+            up[layer, gene] = known_move(known[layer], value + 1, value + reach, rng, rate)
+            if up[layer, gene] == 0:
+                up[layer, gene] = value + step_size(rng, reach) if rate < 1 else value
     return down, up
+
+
+def point_cap(n_layers: int, settings: ConfuciuXPlusSettings) -> float:
+    """Distinct points per layer after which probes reuse known values only: ``points_per_layer``
+    plus an equal share of ``min_points`` (small networks get more per layer)."""
+    return settings.points_per_layer + settings.min_points / n_layers
+
+
+def known_move(known: NDArray[np.bool_], lowest: int, highest: int, rng: np.random.Generator, rate: float) -> int:
+    """With probability ``rate``, a value in ``lowest..highest`` marked known (``known[v - 1]``); else 0."""
+    if rate <= 0 or rng.random() >= rate:
+        return 0
+    values = np.flatnonzero(known[lowest - 1 : highest]) + lowest
+    return int(rng.choice(values)) if len(values) else 0
 
 
 def merge_moves(

@@ -203,12 +203,17 @@ class ConfuciuXPlusSettings:
             of its parent down and up at once and scores the greedy exchange of budget between
             layers (three of the generation's ``children`` evaluations each).
         probe_bound_rate: Probability that an upward probe takes a layer straight to its bound.
+        probe_known_rate: Probability that a probe moves a layer to a value within its reach that the
+            search has already evaluated (no new cost-model call), when there is one.
+        points_per_layer: Distinct points per layer after which a probe moves that layer only to
+            known values (0: no limit); the search's cost-model calls per layer stay near it.
+        min_points: On small networks the limit is instead an equal share of this many points.
     """
 
     policy_fraction: float = 0.5
     episodes_per_update: int = 32
     lr: float = 3.0
-    temperature: float = 1.0
+    temperature: float = 0.6
     multiplier_rate: float = 2.0
     parents: int = 4
     children: int = 20
@@ -219,6 +224,9 @@ class ConfuciuXPlusSettings:
     max_ktile_step: int = 2
     exchanges: int = 6
     probe_bound_rate: float = 0.2
+    probe_known_rate: float = 0.9
+    points_per_layer: int = 70
+    min_points: int = 3000
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from confx.costmodel.errors import ConfXError
-from confx.envs.problem import build_problem
+from confx.envs.problem import GENE_KTILE, GENE_NUM_PE, build_problem
 from confx.pipeline.search import run_search
-from confx.pipeline.search.confuciux_plus import evaluation_budget, layer_advantages
-from confx.pipeline.search.settings import GAStageSettings
+from confx.pipeline.search.confuciux_plus import evaluation_budget, layer_advantages, probe_steps
+from confx.pipeline.search.settings import GAStageSettings, make_settings
 from confx.pipeline.sweep.config import load_sweep_config
 from confx.pipeline.sweep.plan import plan_trials
 
@@ -74,7 +74,7 @@ def test_runs_with_the_exact_solver_unavailable() -> None:
         for name in ("confx.pipeline.search.exact", "confx.pipeline.search.pareto", "highspy", "scipy.optimize"):
             sys.modules[name] = None  # any import of these now raises ImportError
         from confx.costmodel.errors import ConfXError
-        from confx.envs.problem import build_problem
+        from confx.envs.problem import GENE_KTILE, GENE_NUM_PE, build_problem
         from confx.pipeline.search import run_search
         problem = build_problem("resnet18", dataflow="eye")
         result = run_search(problem, "confuciux-plus", seed=2, epochs=30)
@@ -146,3 +146,26 @@ def test_an_exchange_step_keeps_the_budget_and_never_loses_on_a_summed_objective
         improved += merged.objective[0] < evaluation.objective[0]
         parent, evaluation = probes_and_merged[2], merged
     assert improved >= 3
+
+
+def test_a_layer_past_its_point_limit_is_probed_only_at_points_already_paid_for() -> None:
+    """Why: the variant may make no more distinct cost-model calls than the faithful search; past
+    its per-layer limit a probe must reuse what the search evaluated, so probing costs no call."""
+    problem = build_problem("resnet18_release", dataflow="dla", space="integer")
+    rng = np.random.default_rng(3)
+    sizes = problem.space.gene_sizes
+    indices = np.stack([rng.integers(0, size, (40, problem.n_layers)) for size in sizes], axis=-1)
+    designs = problem.design_from_indices(indices)
+    problem.evaluate(designs)
+    settings = make_settings("confuciux-plus", {"points_per_layer": 1, "min_points": 0, "probe_bound_rate": 0.5})
+    calls = problem.cost_model_calls
+    for gene in (GENE_NUM_PE, GENE_KTILE):
+        for parent in designs[:5]:
+            known = problem.known_values(parent, gene)
+            down, up = probe_steps(problem, parent, gene, rng, settings)
+            for probe in (down, up):
+                values = probe[:, gene]
+                assert known[np.arange(problem.n_layers), values - 1].all()
+            problem.evaluate(np.stack([down, up]))
+    assert problem.cost_model_calls == calls
+    assert (problem.known_points_per_layer() > 1).all()
