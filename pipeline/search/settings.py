@@ -225,8 +225,8 @@ class ConfuciuXPlusSettings:
     exchanges: int = 6
     probe_bound_rate: float = 0.2
     probe_known_rate: float = 0.9
-    points_per_layer: int = 70
-    min_points: int = 3000
+    points_per_layer: int = 80
+    min_points: int = 2000
 
 
 @dataclass(frozen=True)
