@@ -318,14 +318,11 @@ def _analysed_points(
     analysed: NDArray[np.bool_],
 ) -> dict[str, NDArray]:
     """The general engine's outputs on the ``analysed`` points (zeros elsewhere), for all groups of a layer."""
-    n = len(num_pe)
-    out: dict[str, NDArray] = {
-        f.name: np.zeros(n, dtype=np.float64 if f.name in (*_FLOAT_OUTPUTS, "pe_utilisation") else np.int64)
-        for f in fields(MappedResult)
-    }
-    out["valid"] = np.zeros(n, dtype=bool)
     if not analysed.any():
-        return out
+        n = len(num_pe)
+        empty = {f.name: np.zeros(n, dtype=np.float64 if f.name in (*_FLOAT_OUTPUTS, "pe_utilisation") else np.int64)
+                 for f in fields(MappedResult)}  # fmt: skip
+        return empty | {"valid": np.zeros(n, dtype=bool)}
     # ConfuciuX's templates: each row's own template (dpt for depthwise rows).
     if template is None:
         blocks = [(analysed, _dataflow(mapping))]
@@ -336,9 +333,7 @@ def _analysed_points(
     one_group = dims.copy()
     one_group[:, 0] //= options.groups
     one_group[:, 1] //= options.groups
-    for name, value in _general(one_group, blocks, num_pe, ktile, options, knobs).items():
-        if name in out:
-            out[name][analysed] = value[analysed]
+    out = _general(one_group, blocks, num_pe, ktile, options, knobs)  # zeros outside the blocks
     groups = options.groups
     out["runtime_cycles"] = out["runtime_cycles"] * groups
     out["num_macs"] = out["num_macs"] * groups

@@ -74,7 +74,7 @@ def test_runs_with_the_exact_solver_unavailable() -> None:
         for name in ("confx.pipeline.search.exact", "confx.pipeline.search.pareto", "highspy", "scipy.optimize"):
             sys.modules[name] = None  # any import of these now raises ImportError
         from confx.costmodel.errors import ConfXError
-        from confx.envs.problem import GENE_KTILE, GENE_NUM_PE, build_problem
+        from confx.envs.problem import build_problem
         from confx.pipeline.search import run_search
         problem = build_problem("resnet18", dataflow="eye")
         result = run_search(problem, "confuciux-plus", seed=2, epochs=30)
