@@ -23,10 +23,13 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from confx.costmodel.errors import ConfXError, join_problems
 from confx.costmodel.mapped import depthwise_mapping
@@ -38,15 +41,17 @@ logger = logging.getLogger(__name__)
 MAPPING_COLUMNS = ("layer_index", "K", "C", "Y", "X", "R", "S", "T", "dataflow", "num_pe", "ktile")
 LAYER_TYPES = {1: "CONV", 2: "DSCONV"}
 OPTION_DEFAULTS = {"stride_y": 1, "stride_x": 1, "groups": 1}
+Layer = Mapping[str, Any]
+"""One row of a solution table (a ``pd.Series`` or a record dict)."""
 """Optional solution columns and the value a missing column (or a null) stands for."""
 
 
-def _option(layer: pd.Series, name: str) -> int:
+def _option(layer: Layer, name: str) -> int:
     value = layer.get(name, OPTION_DEFAULTS[name])
     return OPTION_DEFAULTS[name] if pd.isna(value) else int(value)
 
 
-def _written_dims(layer: pd.Series) -> dict[str, int]:
+def _written_dims(layer: Layer) -> dict[str, int]:
     """The dimensions MAESTRO is given: one group's K and C for a grouped layer."""
     groups = _option(layer, "groups")
     dims = {dim: int(layer[dim]) for dim in ("K", "C", "Y", "X", "R", "S")}
@@ -92,13 +97,13 @@ def _check_solution(solution: pd.DataFrame) -> None:
         raise ConfXError("solution table: " + join_problems(problems))
 
 
-def _template(layer: pd.Series) -> str:
+def _template(layer: Layer) -> str:
     """The block a layer runs: its dataflow, or that dataflow's depthwise counterpart on a DSCONV layer."""
     dataflow = str(layer["dataflow"])
     return depthwise_mapping(dataflow) if int(layer["T"]) == 2 else dataflow
 
 
-def mapping_text(layer: pd.Series) -> str:
+def mapping_text(layer: Layer) -> str:
     """The MAESTRO mapping file of one layer of a design.
 
     Args:
@@ -136,7 +141,7 @@ def mapping_text(layer: pd.Series) -> str:
     )
 
 
-def mapping_file_name(layer: pd.Series, *, index_width: int = 3) -> str:
+def mapping_file_name(layer: Layer, *, index_width: int = 3) -> str:
     """The file name of a layer's mapping, e.g. ``layer_003_dla_K64_C3_Y224_X224_R11_S11_P1_B1.m``.
 
     The dataflow part names the template actually used, so depthwise layers read ``dpt``; the
@@ -153,7 +158,7 @@ def mapping_file_name(layer: pd.Series, *, index_width: int = 3) -> str:
     return f"layer_{index}_{template}_{dims}{options}_P{int(layer['num_pe'])}_B{int(layer['ktile'])}.m"
 
 
-def write_mapping_files(solution: pd.DataFrame, out_dir: Path) -> list[Path]:
+def write_mapping_files(solution: pd.DataFrame | pa.Table, out_dir: Path, *, atomic: bool = True) -> list[Path]:
     """Write one MAESTRO mapping file per layer of a design.
 
     Args:
@@ -161,6 +166,8 @@ def write_mapping_files(solution: pd.DataFrame, out_dir: Path) -> list[Path]:
             ``layer_index``, ``K C Y X R S T``, ``dataflow`` (dla/shi/eye), ``num_pe``, ``ktile``.
             An empty table (a search that found no design) writes nothing.
         out_dir: Folder for the files; created if missing.
+        atomic: Write each file atomically (the default). ``False`` writes them in place, for
+            a private staging folder nobody reads while it is written (a sweep's, per search).
 
     Returns:
         The paths written, in layer order.
@@ -168,6 +175,9 @@ def write_mapping_files(solution: pd.DataFrame, out_dir: Path) -> list[Path]:
     Raises:
         ConfXError: A missing column, an unknown dataflow or layer type, or a non-positive action.
     """
+    if isinstance(solution, pa.Table):  # only the columns a mapping file reads (the costs are many more)
+        wanted = [*MAPPING_COLUMNS, *OPTION_DEFAULTS]
+        solution = solution.select([name for name in wanted if name in solution.column_names]).to_pandas()
     _check_solution(solution)
     if solution.empty:
         logger.debug("empty solution: no MAESTRO mapping files written")
@@ -176,9 +186,13 @@ def write_mapping_files(solution: pd.DataFrame, out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     index_width = max(3, len(str(int(solution["layer_index"].max()))))
     paths = []
-    for _, layer in solution.sort_values("layer_index").iterrows():
+    for record in solution.sort_values("layer_index").to_dict("records"):
+        layer = {str(name): value for name, value in record.items()}
         path = out_dir / mapping_file_name(layer, index_width=index_width)
-        write_text(path, mapping_text(layer))
+        if atomic:
+            write_text(path, mapping_text(layer))
+        else:
+            path.write_text(mapping_text(layer), encoding="utf-8")
         paths.append(path)
     logger.debug("wrote %d MAESTRO mapping files to %s", len(paths), out_dir)
     return paths

@@ -146,8 +146,12 @@ def _pareto_panel(axes: Axes, rows: pd.DataFrame, front_rows: pd.DataFrame, titl
     axes.legend(fontsize=LEGEND_FONT, loc="upper left", bbox_to_anchor=(1.01, 1.0))
 
 
-def pareto_figure(trials: pd.DataFrame, front: pd.DataFrame | None) -> Figure:
-    """One panel per network x dataflow x objective x constraint: the exact front and the found designs."""
+def pareto_figure(trials: pd.DataFrame, front: pd.DataFrame | None, *, problems: int | None = None) -> Figure:
+    """One panel per network x dataflow x objective x constraint: the exact front and the found designs.
+
+    ``problems``: how many problems the sweep has, when ``trials`` holds only some of them (the
+    figure then says which part it shows).
+    """
     usable = _usable(trials)
     usable = usable[np.isfinite(usable["constraint_used"])]
     groups = list(usable.groupby(PROBLEM_KEYS, sort=True))
@@ -163,9 +167,12 @@ def pareto_figure(trials: pd.DataFrame, front: pd.DataFrame | None) -> Figure:
         front_rows = empty if front is None else _front_rows(front, network, dataflow, objective, constraint)
         title = f"{Path(network).stem} / {dataflow}: {objective} within the {constraint} budget"
         _pareto_panel(axes, group, front_rows, title)
+    if problems is not None and problems > len(groups):
+        figure.suptitle(f"the first {len(groups)} of {problems} problems (every one is in trials.parquet and "
+                        "pareto.parquet)")  # fmt: skip
     return figure
 
 
-def plot_pareto(trials: pd.DataFrame, front: pd.DataFrame | None, path: Path) -> Path:
+def plot_pareto(trials: pd.DataFrame, front: pd.DataFrame | None, path: Path, *, problems: int | None = None) -> Path:
     """Write :func:`pareto_figure` as a PNG."""
-    return save_png(pareto_figure(trials, front), path, dpi=100)
+    return save_png(pareto_figure(trials, front, problems=problems), path, dpi=100)

@@ -6,15 +6,17 @@ import contextlib
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from confx.costmodel import COST_MODEL_VERSION, LAYER_COLUMNS, OUTPUT_COLUMNS, mapped
 from confx.costmodel.evaluate import LAYER_OPTION_COLUMNS
 from confx.envs.problem import GENE_DATAFLOW, GENE_KTILE, GENE_NUM_PE, Problem
 from confx.pipeline.results.schema import CURVE_COLUMNS
-from confx.pipeline.results.tables import check_output_folder, write_table, write_text
+from confx.pipeline.results.tables import arrow_table, check_output_folder, write_table, write_text
 from confx.pipeline.results.units import constraint_unit
 from confx.pipeline.search.base import SearchResult
 
@@ -70,6 +72,18 @@ def summary_dict(problem: Problem, result: SearchResult) -> dict[str, object]:
 
 
 def solution_frame(problem: Problem, design: np.ndarray | None) -> pd.DataFrame:
+    """:func:`solution_table` as a data frame."""
+    columns = _solution_columns(problem, design)
+    return _empty_solution(pd.DataFrame(columns)) if design is None else pd.DataFrame(columns)
+
+
+def solution_table(problem: Problem, design: np.ndarray | None) -> pa.Table:
+    """The solution as an Arrow table: what a sweep's chunk writes and collects (no pandas on its path)."""
+    columns = _solution_columns(problem, design)
+    return arrow_table(_empty_solution(pd.DataFrame(columns))) if design is None else pa.table(columns)
+
+
+def _solution_columns(problem: Problem, design: np.ndarray | None) -> dict[str, Any]:
     """One row per layer in the network's order: the layer, its action and its costs.
 
     The costs are read from the problem's memo where the search (or its sweep group) has
@@ -88,7 +102,7 @@ def solution_frame(problem: Problem, design: np.ndarray | None) -> pd.DataFrame:
     columns |= {name: dims[:, i] for i, name in enumerate(LAYER_COLUMNS)}
     columns |= {name: getattr(layers, name) for name in LAYER_OPTION_COLUMNS}
     if design is None:  # nothing feasible found: no rows, but every column, so exports and tables still work
-        return _empty_solution(pd.DataFrame(columns))
+        return columns
     codes = design[:, GENE_DATAFLOW] if problem.space.choose_dataflow else np.full(len(dims), problem.dataflow_code)
     # Depthwise layers (T=2) use the depthwise template whatever the dataflow says.
     columns["dataflow"] = np.asarray(problem.mappings, dtype=object)[codes]
@@ -121,7 +135,7 @@ def solution_frame(problem: Problem, design: np.ndarray | None) -> pd.DataFrame:
             costs[name][m] = values
     columns |= costs
     columns["area_mm2"] = costs["area"] * 1e-6
-    return pd.DataFrame(columns)
+    return columns
 
 
 def _output_kinds() -> dict[str, type]:
@@ -152,7 +166,9 @@ def write_search(problem: Problem, result: SearchResult, out_dir: str | Path) ->
     return write_outputs(out_dir, solution_frame(problem, result.design), curve_frame(result), summary)
 
 
-def write_outputs(out_dir: str | Path, solution: pd.DataFrame, curve: pd.DataFrame, summary: dict[str, object]) -> Path:
+def write_outputs(
+    out_dir: str | Path, solution: pd.DataFrame | pa.Table, curve: pd.DataFrame, summary: dict[str, object]
+) -> Path:
     """Write a search's three outputs, already computed, into out_dir.
 
     Each file is written atomically, the summary last; a folder this call created is removed

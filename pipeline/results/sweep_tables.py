@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from confx.pipeline.results.schema import GROUP_AXES, SUMMARY_COLUMNS, TRIAL_COLUMNS
-from confx.pipeline.results.tables import write_table
+from confx.pipeline.results.tables import arrow_table, write_table
 from confx.pipeline.sweep.plan import Trial
 from confx.pipeline.sweep.trial import RECORD_FILE, TRIALS_FOLDER
 
@@ -51,15 +51,18 @@ def layer_frame(trial: Trial, solution: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def layer_table(trials: Sequence[Trial], solutions: Sequence[pd.DataFrame]) -> Any:
-    """The rows of ``layers/`` of many searches as one Arrow table (see :func:`layer_frame`; built without pandas)."""
+def layer_table(trials: Sequence[Trial], solutions: Sequence[Any]) -> Any:
+    """The rows of ``layers/`` of many searches (solutions as Arrow tables or frames) as one Arrow table.
+
+    See :func:`layer_frame`; built without pandas.
+    """
     import pyarrow as pa
 
     tables = []
     for trial, solution in zip(trials, solutions, strict=True):
         if not len(solution):
             continue
-        table = pa.Table.from_pandas(solution, preserve_index=False)
+        table = solution if isinstance(solution, pa.Table) else arrow_table(solution)
         n = table.num_rows
         table = table.add_column(0, "trial_key", pa.array([trial.key] * n))
         for axis in LAYER_AXES:

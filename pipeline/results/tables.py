@@ -22,6 +22,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -229,16 +230,42 @@ def write_text(path: str | Path, text: str) -> Path:
     return write_atomic(path, lambda temp: temp.write_text(text, encoding="utf-8"))
 
 
-def write_table(frame: pd.DataFrame, path: str | Path) -> None:
-    """Write a table atomically as CSV or Parquet, by extension."""
+def arrow_table(frame: pd.DataFrame) -> pa.Table:
+    """A frame as an Arrow table without its index, column by column where every column is plain.
+
+    Plain columns (numpy numbers and booleans, strings, objects) skip pyarrow's pandas metadata,
+    which costs more than writing a search's small tables; pandas reads the result back with the
+    same dtypes. Any other frame (categoricals, dates, a non-default index) goes through
+    ``pa.Table.from_pandas``.
+    """
+    plain = isinstance(frame.index, pd.RangeIndex) and frame.columns.is_unique
+    plain = plain and all(isinstance(name, str) for name in frame.columns)
+    plain = plain and all(
+        isinstance(kind, pd.StringDtype) or (isinstance(kind, np.dtype) and kind.kind in "biufO")
+        for kind in frame.dtypes
+    )
+    if not plain:
+        return pa.Table.from_pandas(frame, preserve_index=False)
+    arrays = [
+        pa.array(column.to_numpy()) if column.dtype.kind in "biuf" else pa.array(column, from_pandas=True)
+        for _, column in frame.items()
+    ]
+    return pa.Table.from_arrays(arrays, names=list(frame.columns))
+
+
+def write_table(frame: pd.DataFrame | pa.Table, path: str | Path) -> None:
+    """Write a table (a data frame, or an Arrow table) atomically as CSV or Parquet, by extension."""
+    import pyarrow.parquet as pq
+
     path = check_writable(path)
     kind = _kind(path)
 
     def write(temp: Path) -> None:
         if kind == "csv":
-            frame.to_csv(temp, index=False, compression="gzip" if path.name.endswith(".gz") else None)
+            table = frame.to_pandas() if isinstance(frame, pa.Table) else frame
+            table.to_csv(temp, index=False, compression="gzip" if path.name.endswith(".gz") else None)
         else:
-            frame.to_parquet(temp, index=False)
+            pq.write_table(frame if isinstance(frame, pa.Table) else arrow_table(frame), temp)
 
     write_atomic(path, write)
 

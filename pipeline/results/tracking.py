@@ -24,12 +24,14 @@ UI; their last point is the final value.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import numbers
 import os
 import shutil
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -38,6 +40,7 @@ from pathlib import Path
 
 import mlflow
 import pandas as pd
+import pyarrow as pa
 from mlflow.entities import Metric, Param, Run, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
@@ -107,6 +110,22 @@ def artifact_location(tracking_uri: str) -> str | None:
     """
     folder = _sqlite_folder(tracking_uri)
     return None if folder is None else (folder / ARTIFACTS_FOLDER).as_uri()
+
+
+def prepare_store(tracking_uri: str) -> threading.Thread:
+    """Open the tracking store on a thread of its own (a new SQLite file runs MLflow's ~1.5 s of migrations).
+
+    The caller starts Ray meanwhile and joins the thread before its first MLflow call; an error
+    here is left for that call to raise, with its own message.
+    """
+
+    def open_store() -> None:
+        with contextlib.suppress(Exception):
+            _ = mlflow.MlflowClient(tracking_uri)._tracking_client.store
+
+    thread = threading.Thread(target=open_store, name="confx-mlflow-store", daemon=True)
+    thread.start()
+    return thread
 
 
 def ensure_experiment(tracking_uri: str, name: str) -> str:
@@ -248,7 +267,7 @@ def _stage_trial_artifacts(
     folder: Path,
     run_name: str,
     curve: pd.DataFrame | None,
-    solution: pd.DataFrame | None,
+    solution: pd.DataFrame | pa.Table | None,
     summary: Mapping[str, object],
     optimum: float | None,
 ) -> None:
@@ -496,7 +515,7 @@ def log_trial(
     tags: Mapping[str, object],
     summary: Mapping[str, object],
     curve: pd.DataFrame | None,
-    solution: pd.DataFrame | None,
+    solution: pd.DataFrame | pa.Table | None,
     extra_metrics: Mapping[str, object],
     status: str,
     error: str | None,
@@ -650,7 +669,8 @@ class TrialRun:
         status: ``FINISHED`` or ``FAILED``.
         error: The failure's traceback (FAILED runs).
         artifact_files: Files for the run's artifact root (its ``solution.parquet``, ``curve.parquet``);
-            a folder is attached as a folder of that name (the exact run's ``maestro/``).
+            a folder is attached as a folder of that name (the exact run's ``maestro/``, staged for
+            the run: it may be moved, not copied).
         start_ms: When the search started (the run's start time), ms since the epoch.
         end_ms: When it ended.
     """
@@ -776,18 +796,34 @@ def _create_runs(client: mlflow.MlflowClient, experiment_id: str, values: Sequen
     return run_ids
 
 
+def _link_or_copy(source: str | Path, target: str | Path) -> None:
+    """Hard-link a finished, never rewritten file into an artifact folder; copy it across file systems."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(target)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
 def _attach(client: mlflow.MlflowClient, run_id: str, artifact_uri: str | None, files: Sequence[Path]) -> None:
-    """Attach files (a folder stays a folder) to a run: a plain copy into a local artifact root, else the client."""
+    """Attach files (a folder stays a folder) to a run: linked into a local artifact root, else through the client.
+
+    The search's files are replaced, never rewritten, so a hard link shares nothing that changes.
+    Folders are staged copies (the exact run's ``maestro/``): they are moved into a local root.
+    """
     if artifact_uri is not None and artifact_uri.startswith("file://"):
         from urllib.parse import unquote, urlparse
 
         folder = Path(unquote(urlparse(artifact_uri).path))
         folder.mkdir(parents=True, exist_ok=True)
         for path in files:
-            if path.is_dir():
-                shutil.copytree(path, folder / path.name, dirs_exist_ok=True)
+            if not path.is_dir():
+                _link_or_copy(path, folder / path.name)
+            elif not (folder / path.name).exists():
+                shutil.move(path, folder / path.name)  # a staged folder: one rename on the same file system
             else:
-                shutil.copyfile(path, folder / path.name)
+                shutil.copytree(path, folder / path.name, dirs_exist_ok=True, copy_function=_link_or_copy)
         return
     for path in files:
         if path.is_dir():

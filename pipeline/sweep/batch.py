@@ -229,7 +229,7 @@ def _artifacts(outcome: SearchOutcome, staging: Path) -> list[Path]:
     files = [outcome.folder / "solution.parquet", outcome.folder / "curve.parquet", *_network_file(outcome)]
     if outcome.trial.algorithm == "exact" and outcome.solution is not None and len(outcome.solution):
         folder = staging / outcome.trial.key / MAESTRO_ARTIFACT_PATH
-        write_mapping_files(outcome.solution, folder)
+        write_mapping_files(outcome.solution, folder, atomic=False)
         files.append(folder)
     return files
 

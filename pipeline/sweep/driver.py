@@ -464,6 +464,7 @@ def run_sweep(
         ensure_experiment,
         log_folder,
         open_parent_run,
+        prepare_store,
     )
     from confx.pipeline.search.ray_runtime import ensure_ray
     from confx.pipeline.sweep.tuning import run_tuning
@@ -494,6 +495,9 @@ def run_sweep(
     if address and not (tracking_uri or config.tracking.uri):
         echo("warning: on a cluster, pass --tracking-uri http://<head>:5000 so that every node logs to one server")
     uri = tracking_uri or config.tracking.uri or default_tracking_uri(results_dir)
+    store = prepare_store(uri)
+    connected = ensure_ray(address)  # while the store opens
+    store.join()
     experiment_id = ensure_experiment(uri, config.name)
     parent = open_parent_run(
         uri,
@@ -503,7 +507,6 @@ def run_sweep(
         params={"config": config.model_dump_json(), "n_trials": len(trials), "cost_model_version": COST_MODEL_VERSION},
         tags={"confx.sweep": config.name},
     )
-    connected = False
     try:
         if local_tables:
             log_folder(uri, parent, results_dir / NETWORKS_FOLDER, artifact_path=NETWORKS_FOLDER)
@@ -512,7 +515,6 @@ def run_sweep(
         optima = exact_optima(config, local_tables, groups=_alone_groups(config, pending))
         if optima:
             echo(f"exact optima of {len(optima)} problem groups in {time.perf_counter() - start:.1f} s")
-        connected = ensure_ray(address)
         chunks = pack_trials(pending, slots=_slots(config))
         known = child_runs(uri, experiment_id, parent) if started else {}
         context = SweepContext(

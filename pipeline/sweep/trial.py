@@ -220,7 +220,8 @@ class SearchOutcome:
         final: ``objective_value``, ``gap``, ``optimum``, ``feasible``, the counters and ``wall_time_s``.
         summary: Its ``summary.json``.
         curve: Its ``curve.parquet``.
-        solution: Its ``solution.parquet`` (one row per layer; none when nothing feasible was found).
+        solution: Its ``solution.parquet`` as an Arrow table (one row per layer; none when nothing
+            feasible was found).
         folder: The local folder holding its outputs.
         location: Where that folder belongs (the same path, or a URI it is uploaded to).
         start_ms: When it started, ms since the epoch (its MLflow run's start time).
@@ -273,7 +274,7 @@ def run_search_outputs(
     """
     import time
 
-    from confx.pipeline.results.search_outputs import curve_frame, solution_frame, summary_dict, write_outputs
+    from confx.pipeline.results.search_outputs import curve_frame, solution_table, summary_dict, write_outputs
     from confx.pipeline.search import run_search
 
     out, location = folder
@@ -295,7 +296,7 @@ def run_search_outputs(
             progress=report,
         )
     summary = summary_dict(problem, result)
-    curve, solution = curve_frame(result), solution_frame(problem, result.design)
+    curve, solution = curve_frame(result), solution_table(problem, result.design)
     write_outputs(out, solution, curve, summary)
     final = {
         "objective_value": summary["objective_value"],
