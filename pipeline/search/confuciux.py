@@ -99,15 +99,19 @@ def run_rl_stage(
     The env's memo is merged into ``problem`` and the episodes are added to its
     whole-model evaluations.
     """
-    import torch
-
     ensure_ray()
-    # Batch-1 inference of a small net: extra intra-op threads only add synchronisation (10x slower here).
-    torch.set_num_threads(1)
+    single_threaded_torch()
     algo = reinforce_config(problem, settings, seed, episodes=episodes).build_algo()
     return train_episodes(
         algo, problem, episodes=episodes, episode_log=lambda: algo.episode_log, label="RL", progress=progress
     )
+
+
+def single_threaded_torch() -> None:
+    """One intra-op thread: for batch-1 inference of a small net, more only add synchronisation (10x slower here)."""
+    import torch
+
+    torch.set_num_threads(1)
 
 
 def train_episodes(

@@ -12,7 +12,7 @@ from typing import Any
 from confx.envs.confuciux_env import ConfuciuXEnv
 from confx.envs.problem import Problem
 from confx.pipeline.search.base import BestTracker, Progress, SearchResult
-from confx.pipeline.search.confuciux import adopt_rl_outcome, env_config, train_episodes
+from confx.pipeline.search.confuciux import adopt_rl_outcome, env_config, single_threaded_torch, train_episodes
 from confx.pipeline.search.ray_runtime import ensure_ray
 from confx.pipeline.search.settings import DEFAULT_EPOCHS, PPOSettings
 
@@ -40,6 +40,7 @@ def search(
     from confx.pipeline.reinforce.episode_log import EpisodeLogCallback
 
     ensure_ray()
+    single_threaded_torch()
     steps = settings.episodes_per_iteration * problem.n_layers
     config = (
         PPOConfig()
