@@ -49,7 +49,8 @@ def plot_gap_by_algorithm(trials: pd.DataFrame, path: Path) -> Path:
     algorithms = sorted(usable["algorithm"].astype(str).unique())
     problems = sorted({(str(n), str(d)) for n, d in zip(usable["network"], usable["dataflow"], strict=True)})
     muls = sorted(usable["mul"].unique())
-    figure = new_figure(max(6.0, 1.3 * len(algorithms) + 3.5), 4.5)
+    # Tall enough for the legend's entries (a scan of 39 network/dataflow pairs and 14 levels has 53).
+    figure = new_figure(max(6.0, 1.3 * len(algorithms) + 3.5), max(4.5, 0.16 * (len(problems) + len(muls)) + 1.0))
     axes = figure.add_subplot()
     if usable.empty:
         no_data(axes, "no finished trial with a gap")

@@ -82,3 +82,31 @@ def test_found_designs_are_drawn_at_the_constraint_they_used(front: pd.DataFrame
         best_affordable = np.asarray(ys)[np.asarray(xs) <= used].min()
         assert best_affordable <= value * (1 + 1e-12)
     assert axes.get_xlabel() == "area (um^2) used by the design" and axes.get_ylabel() == "latency (cycles)"
+
+
+def test_the_gap_plot_of_a_large_scan_keeps_its_layout(tmp_path, recwarn):
+    """A nightly-sized scan (39 network/dataflow pairs, 14 budget levels): the legend must not collapse the plot."""
+    from confx.pipeline.results.report_plots import plot_gap_by_algorithm
+
+    rng = np.random.default_rng(0)
+    rows = [
+        {
+            "network": f"net{n}",
+            "dataflow": d,
+            "mul": m,
+            "algorithm": a,
+            "gap": 0.01 * rng.random(),
+            "status": "ok",
+            "feasible": True,
+            "objective_value": 1.0,
+            "constraint_used": 1.0,
+            "budget": 1.0,
+        }  # fmt: skip
+        for n in range(13)
+        for d in ("dla", "shi", "eye")
+        for m in np.linspace(0.05, 0.95, 14)
+        for a in ("exact", "random")
+    ]
+    path = plot_gap_by_algorithm(pd.DataFrame(rows), tmp_path / "gap.png")
+    assert path.stat().st_size > 0
+    assert not [w for w in recwarn if "constrained_layout not applied" in str(w.message)]
