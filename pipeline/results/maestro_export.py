@@ -41,9 +41,9 @@ logger = logging.getLogger(__name__)
 MAPPING_COLUMNS = ("layer_index", "K", "C", "Y", "X", "R", "S", "T", "dataflow", "num_pe", "ktile")
 LAYER_TYPES = {1: "CONV", 2: "DSCONV"}
 OPTION_DEFAULTS = {"stride_y": 1, "stride_x": 1, "groups": 1}
+"""Optional solution columns and the value a missing column (or a null) stands for."""
 Layer = Mapping[str, Any]
 """One row of a solution table (a ``pd.Series`` or a record dict)."""
-"""Optional solution columns and the value a missing column (or a null) stands for."""
 
 
 def _option(layer: Layer, name: str) -> int:

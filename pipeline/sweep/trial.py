@@ -127,11 +127,11 @@ def run_chunk(config: dict[str, Any], context: SweepContext) -> None:
 
         run_batch(chunk, context)  # cheap searches: no torch
         return
-    import torch
+    from confx.pipeline.search.confuciux import single_threaded_torch
 
     # Before the search imports RLlib: measured, a ConfuciuX trial (E = 500) ran 25-31 s with the
     # threads set here and 34-37 s with only the search's own call, in a Ray worker.
-    torch.set_num_threads(1)
+    single_threaded_torch()
     trial = context.trials[chunk.trial_keys[0]]
 
     def report(event: Mapping[str, object]) -> None:
@@ -158,6 +158,9 @@ def run_tuning_trial(config: dict[str, Any], context: SweepContext, base_trials:
     """
     from ray import tune
 
+    from confx.pipeline.search.confuciux import single_threaded_torch
+
+    single_threaded_torch()  # as an RL trial does (see run_chunk)
     gaps, objectives = [], []
     for base in base_trials:
         final = search_and_record(base.with_settings(config), context, lambda event: None)
