@@ -11,11 +11,12 @@ run every 10th group, times 10. Printed per size: the sweep's wall time, the in-
 the ratio of the sweep's wall time to each in-process time divided by the CPUs (target <= 1.5 at
 3,000), the overhead per search in CPU-seconds ((wall x CPUs - grouped) / searches), the
 driver's peak memory (target <= 1.5 GiB at 30,000) and the time the chunks spent logging to
-MLflow (on their logging threads). ``--rl`` adds one ConfuciuX search run as a sweep of its
-own, against the same search in-process: its Tune trial's time beyond the search itself
-(target <= 5% of the search's time).
+MLflow (on their logging threads). ``--rl`` adds a sweep of ``--rl-searches`` ConfuciuX searches
+(seeds 0, 1, ...; two trial slots, so that later trials run on reused trial actors as in a
+large sweep), against the first search in-process: each Tune trial's time beyond its search
+(target <= 5% of the search's time), and the mean over the trials.
 
-Usage: python benchmarks/sweep_scale.py [--sizes 300 3000 30000] [--rl [--rl-epochs 500]] [--keep DIR]
+Usage: python benchmarks/sweep_scale.py [--sizes 300 3000 30000] [--rl [--rl-epochs 500] [--rl-searches 4]] [--keep DIR]
        (``--sizes`` with no size and ``--rl``: the RL search only)
 """
 
@@ -82,10 +83,12 @@ def sweep_config(size: int, folder: Path) -> Path:
     return path
 
 
-def rl_config(folder: Path, epochs: int) -> Path:
+def rl_config(folder: Path, epochs: int, searches: int = 1) -> Path:
+    """A sweep of ``searches`` ConfuciuX searches (seeds 0, 1, ...) on MobileNet-V2."""
     config = {
         "name": "scale_rl",
         "networks": ["mobilenet_v2_release"],
+        "seeds": list(range(searches)),
         "algorithms": [{"name": "confuciux", "epochs": epochs}],
         "resources": {"cpus_per_trial": 1, "ga_tasks": 0},
         "front_levels": 0,
@@ -193,6 +196,28 @@ def measure(config: Path, cpus: int, every: int) -> dict[str, float]:
     }
 
 
+def measure_rl(folder: Path, epochs: int, searches: int) -> None:
+    """Time a sweep of ConfuciuX searches: each Tune trial's time beyond its search (``wall_time_s``)."""
+    config = rl_config(folder, epochs, searches)
+    sweep = run_sweep_measured(config)
+    trials = pd.read_parquet(folder / "scale_rl" / "trials.parquet")
+    search_s = dict(zip(trials["run_id"], trials["wall_time_s"], strict=True))
+    finals = sorted(tune_results(folder / "scale_rl"), key=lambda r: r["timestamp"] - r["time_total_s"])
+    overheads = []
+    for i, final in enumerate(finals):
+        search, trial = float(search_s[final["run_id"]]), float(final["time_total_s"])
+        overheads.append(trial / search - 1)
+        print(f"  RL trial {i + 1} (pid {final['pid']}): search {search:.1f} s, Tune trial {trial:.1f} s: "
+              f"{overheads[-1]:.1%} beyond the search", flush=True)  # fmt: skip
+    serial = run_in_process(rl_config(folder, epochs))
+    print(
+        f"ConfuciuX ({epochs} epochs, mobilenet_v2_release, {len(finals)} searches): seed 0 in-process {serial:.1f} s; "
+        f"Tune trials {sum(overheads) / len(overheads):.1%} beyond their searches on average "
+        f"({min(overheads):.1%} .. {max(overheads):.1%}); sweep wall {sweep['wall_s']:.1f} s",
+        flush=True,
+    )
+
+
 def nightly_scan(folder: Path) -> None:
     """Time ``confx nightly conf/nightly.yaml`` for one date, its results in folder."""
     data = yaml.safe_load((ROOT / "conf" / "nightly.yaml").read_text()) | {"results_dir": str(folder)}
@@ -214,8 +239,9 @@ def nightly_scan(folder: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="*", default=sorted(SIZES), choices=sorted(SIZES))
-    parser.add_argument("--rl", action="store_true", help="also measure one ConfuciuX search inside a sweep")
+    parser.add_argument("--rl", action="store_true", help="also measure ConfuciuX searches inside a sweep")
     parser.add_argument("--rl-epochs", type=int, default=500, help="the ConfuciuX search's E (500: the release's)")
+    parser.add_argument("--rl-searches", type=int, default=4, help="ConfuciuX searches in the RL sweep")
     parser.add_argument("--keep", type=Path, help="keep the sweeps' results in this folder")
     parser.add_argument("--nightly", action="store_true", help="only time conf/nightly.yaml's full scan (one date)")
     parser.add_argument(
@@ -248,19 +274,7 @@ def main() -> None:
                 flush=True,
             )
         if args.rl:
-            config = rl_config(folder, args.rl_epochs)
-            sweep = run_sweep_measured(config)
-            trials = pd.read_parquet(folder / "scale_rl" / "trials.parquet")
-            search_s = float(trials["wall_time_s"].iloc[0])
-            trial_s = sum(float(r.get("time_total_s", 0.0)) for r in tune_results(folder / "scale_rl"))
-            serial = run_in_process(config)
-            print(
-                f"ConfuciuX ({args.rl_epochs} epochs, mobilenet_v2_release): in-process {serial:.1f} s; "
-                f"in the sweep its search {search_s:.1f} s, its Tune trial {trial_s:.1f} s: "
-                f"{trial_s / search_s - 1:.1%} beyond the search; "
-                f"sweep wall {sweep['wall_s']:.1f} s",
-                flush=True,
-            )
+            measure_rl(folder, args.rl_epochs, args.rl_searches)
 
 
 if __name__ == "__main__":

@@ -158,19 +158,13 @@ def mapping_file_name(layer: Layer, *, index_width: int = 3) -> str:
     return f"layer_{index}_{template}_{dims}{options}_P{int(layer['num_pe'])}_B{int(layer['ktile'])}.m"
 
 
-def write_mapping_files(solution: pd.DataFrame | pa.Table, out_dir: Path, *, atomic: bool = True) -> list[Path]:
-    """Write one MAESTRO mapping file per layer of a design.
+def mapping_files(solution: pd.DataFrame | pa.Table) -> list[tuple[str, str]]:
+    """The design's MAESTRO mapping files as (file name, text), one per layer, in layer order.
 
     Args:
         solution: The design, one row per layer, as in ``solution.parquet``: columns
             ``layer_index``, ``K C Y X R S T``, ``dataflow`` (dla/shi/eye), ``num_pe``, ``ktile``.
-            An empty table (a search that found no design) writes nothing.
-        out_dir: Folder for the files; created if missing.
-        atomic: Write each file atomically (the default). ``False`` writes them in place, for
-            a private staging folder nobody reads while it is written (a sweep's, per search).
-
-    Returns:
-        The paths written, in layer order.
+            An empty table (a search that found no design) has no files.
 
     Raises:
         ConfXError: A missing column, an unknown dataflow or layer type, or a non-positive action.
@@ -180,19 +174,48 @@ def write_mapping_files(solution: pd.DataFrame | pa.Table, out_dir: Path, *, ato
         solution = solution.select([name for name in wanted if name in solution.column_names]).to_pandas()
     _check_solution(solution)
     if solution.empty:
+        return []
+    index_width = max(3, len(str(int(solution["layer_index"].max()))))
+    files = []
+    for record in solution.sort_values("layer_index").to_dict("records"):
+        layer = {str(name): value for name, value in record.items()}
+        files.append((mapping_file_name(layer, index_width=index_width), mapping_text(layer)))
+    return files
+
+
+def write_mapping_files(solution: pd.DataFrame | pa.Table, out_dir: Path) -> list[Path]:
+    """Write one MAESTRO mapping file per layer of a design into ``out_dir`` (created if missing), atomically.
+
+    Returns:
+        The paths written, in layer order (none for an empty solution).
+
+    Raises:
+        ConfXError: As :func:`mapping_files`.
+    """
+    files = mapping_files(solution)
+    if not files:
         logger.debug("empty solution: no MAESTRO mapping files written")
         return []
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    index_width = max(3, len(str(int(solution["layer_index"].max()))))
     paths = []
-    for record in solution.sort_values("layer_index").to_dict("records"):
-        layer = {str(name): value for name, value in record.items()}
-        path = out_dir / mapping_file_name(layer, index_width=index_width)
-        if atomic:
-            write_text(path, mapping_text(layer))
-        else:
-            path.write_text(mapping_text(layer), encoding="utf-8")
-        paths.append(path)
+    for name, text in files:
+        paths.append(write_text(out_dir / name, text))
     logger.debug("wrote %d MAESTRO mapping files to %s", len(paths), out_dir)
     return paths
+
+
+def write_mapping_archive(solution: pd.DataFrame | pa.Table, path: Path, *, folder: str) -> int:
+    """Write the design's mapping files into one zip archive, under ``folder/``; return how many.
+
+    A sweep's batched exact runs use it: one file per search instead of one per layer (creating
+    a file is what a cheap search's outputs cost most). Nothing is written for an empty solution.
+    """
+    import zipfile
+
+    files = mapping_files(solution)
+    if files:
+        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for name, text in files:
+                archive.writestr(f"{folder}/{name}", text)
+    return len(files)

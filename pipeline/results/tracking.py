@@ -810,7 +810,7 @@ def _attach(client: mlflow.MlflowClient, run_id: str, artifact_uri: str | None, 
     """Attach files (a folder stays a folder) to a run: linked into a local artifact root, else through the client.
 
     The search's files are replaced, never rewritten, so a hard link shares nothing that changes.
-    Folders are staged copies (the exact run's ``maestro/``): they are moved into a local root.
+    Folders are staged copies (a run's ``maestro/``): they are moved into a local root.
     """
     if artifact_uri is not None and artifact_uri.startswith("file://"):
         from urllib.parse import unquote, urlparse

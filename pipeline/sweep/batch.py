@@ -117,11 +117,14 @@ class RunLogger:
     """Logs finished and failed searches as MLflow child runs in batches, on a thread of its own.
 
     A search's record is written after its run, so a search with a record always has its run.
-    Runs that may exist already (``known``: an earlier attempt's) are completed in place.
+    Runs that may exist already (an earlier attempt's: the driver's ``known_runs`` and the runs
+    tagged with this chunk) are completed in place. The thread looks those up first, so that the
+    store opens (a worker's first MLflow call costs about 2 s) while the first searches run.
     """
 
-    def __init__(self, context: SweepContext, chunk: Chunk, known: dict[str, str]) -> None:
-        self.context, self.chunk, self.known = context, chunk, known
+    def __init__(self, context: SweepContext, chunk: Chunk) -> None:
+        self.context, self.chunk = context, chunk
+        self.known: dict[str, str] = {}
         self.logged: list[tuple[SearchOutcome, str]] = []
         self.failed = 0
         self.error: BaseException | None = None
@@ -143,6 +146,16 @@ class RunLogger:
             raise RuntimeError("logging the chunk's runs failed") from self.error
 
     def _loop(self) -> None:
+        from confx.pipeline.results.tracking import CHUNK_TAG, child_runs
+
+        context, chunk = self.context, self.chunk
+        try:
+            self.known = {key: run for key, run in context.known_runs.items() if key in chunk.trial_keys}
+            self.known |= child_runs(
+                context.tracking_uri, context.experiment_id, context.parent_run_id, tags={CHUNK_TAG: chunk.key}
+            )
+        except BaseException as error:  # raised by add() or close(), in the chunk's thread
+            self.error = error
         done = False
         while not done:
             items = [self._queue.get()]
@@ -172,22 +185,22 @@ class RunLogger:
         with tempfile.TemporaryDirectory(prefix="confx-runs-") as staging:
             runs = [self._run(item, Path(staging)) for item in new]
             run_ids = log_trial_runs(context.tracking_uri, context.experiment_id, context.parent_run_id, runs)
-        ids = {item.trial.key: run_id for item, run_id in zip(new, run_ids, strict=True)}
-        for item in items:
-            if item.trial.key in self.known and isinstance(item, Failure):
-                _log_failed_trial(item.trial, context, item.error)
-            elif item.trial.key in self.known and isinstance(item, SearchOutcome):
-                ids[item.trial.key] = _log_trial(
-                    item.trial,
-                    context,
-                    summary=item.summary,
-                    curve=item.curve,
-                    solution=item.solution if item.trial.algorithm == "exact" else None,
-                    extra_metrics={"gap": item.final["gap"], "optimum": item.final["optimum"]},
-                    status="FINISHED",
-                    error=None,
-                    artifact_files=_network_file(item),
-                )
+            ids = {item.trial.key: run_id for item, run_id in zip(new, run_ids, strict=True)}
+            for item in items:
+                if item.trial.key in self.known and isinstance(item, Failure):
+                    _log_failed_trial(item.trial, context, item.error)
+                elif item.trial.key in self.known and isinstance(item, SearchOutcome):
+                    ids[item.trial.key] = _log_trial(  # an earlier attempt's run, completed in place
+                        item.trial,
+                        context,
+                        summary=item.summary,
+                        curve=item.curve,  # its histories (and curve.parquet, convergence.png)
+                        solution=None,
+                        extra_metrics={"gap": item.final["gap"], "optimum": item.final["optimum"]},
+                        status="FINISHED",
+                        error=None,
+                        artifact_files=[f for f in _artifacts(item, Path(staging)) if f.name != "curve.parquet"],
+                    )
         for item in items:
             if isinstance(item, SearchOutcome):
                 write_record(item, ids[item.trial.key])
@@ -219,18 +232,19 @@ def _network_file(outcome: SearchOutcome) -> list[Path]:
 def _artifacts(outcome: SearchOutcome, staging: Path) -> list[Path]:
     """A batched search's run gets its solution and curve tables (and the network table, if not built in).
 
-    The group's certified optimum (``exact``) also gets its MAESTRO mapping files, staged
-    under ``staging`` as a ``maestro/`` folder. No convergence plot: drawing one costs more
-    than the search.
+    The group's certified optimum (``exact``) also gets its MAESTRO mapping files, as one archive
+    ``maestro.zip`` (a ``maestro/`` folder inside) staged under ``staging``: one file instead of
+    one per layer. No convergence plot: drawing one costs more than the search.
     """
-    from confx.pipeline.results.maestro_export import write_mapping_files
+    from confx.pipeline.results.maestro_export import write_mapping_archive
     from confx.pipeline.results.tracking import MAESTRO_ARTIFACT_PATH
 
     files = [outcome.folder / "solution.parquet", outcome.folder / "curve.parquet", *_network_file(outcome)]
     if outcome.trial.algorithm == "exact" and outcome.solution is not None and len(outcome.solution):
-        folder = staging / outcome.trial.key / MAESTRO_ARTIFACT_PATH
-        write_mapping_files(outcome.solution, folder, atomic=False)
-        files.append(folder)
+        archive = staging / outcome.trial.key / f"{MAESTRO_ARTIFACT_PATH}.zip"
+        archive.parent.mkdir()
+        write_mapping_archive(outcome.solution, archive, folder=MAESTRO_ARTIFACT_PATH)
+        files.append(archive)
     return files
 
 
@@ -312,8 +326,6 @@ def run_batch(chunk: Chunk, context: SweepContext) -> None:
     """Run a chunk of cheap searches (see the module's docstring) and report to Tune as it goes."""
     from ray import tune
 
-    from confx.pipeline.results.tracking import CHUNK_TAG, child_runs
-
     trials = [context.trials[key] for key in chunk.trial_keys]
     optima = _Optima(context)
     pending = []
@@ -324,9 +336,7 @@ def run_batch(chunk: Chunk, context: SweepContext) -> None:
         else:
             optima.note(trial, record)
     finished_before = len(trials) - len(pending)
-    known = {key: run for key, run in context.known_runs.items() if key in chunk.trial_keys}
-    known |= child_runs(context.tracking_uri, context.experiment_id, context.parent_run_id, tags={CHUNK_TAG: chunk.key})
-    runs = RunLogger(context, chunk, known)
+    runs = RunLogger(context, chunk)
     problems: dict[Group, GroupProblem] = {}
     failures: dict[str, str] = {}
     last_report = time.perf_counter()

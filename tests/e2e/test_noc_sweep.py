@@ -4,6 +4,7 @@ physical model, area is tracked in mm^2, designs export as the style's MAESTRO f
 from __future__ import annotations
 
 import json
+import zipfile
 
 import pandas as pd
 import pytest
@@ -44,7 +45,12 @@ def test_edge_sweep_with_noc_decisions_tracks_mm2_and_exports_the_style(tmp_path
     assert exact.data.params["hardware"] == "edge"
     assert exact.data.metrics["area_used_mm2"] == pytest.approx(summary["constraint_used_reported"])
     assert "area_used_um2" not in exact.data.metrics
-    files = client.list_artifacts(exact.info.run_id, "maestro")
-    assert len(files) == 5 and all("xp_ws" in f.path for f in files)
+    # A batched exact run's mapping files come as one archive, a maestro/ folder inside.
+    archive = client.download_artifacts(exact.info.run_id, "maestro.zip", str(tmp_path))
+    with zipfile.ZipFile(archive) as mapping:
+        names = mapping.namelist()
+        text = mapping.read(names[0]).decode()
+    assert len(names) == 5 and all(n.startswith("maestro/") and "xp_ws" in n for n in names)
+    assert "Dimensions {" in text and "ClusterSz" in text
     front = pd.read_parquet(results / "pareto.parquet")
     assert front["optimal"].all() and len(front) == 4  # 3 levels and the sweep's own
