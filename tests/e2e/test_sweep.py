@@ -87,6 +87,12 @@ def test_smoke_sweep_tracks_every_trial_and_writes_the_planned_rows(tmp_path):
     assert len(client.list_artifacts(confuciux.info.run_id, "maestro")) == 5
     assert len(pd.read_csv(results / "pivot.csv")) == 1  # one problem, one row
     assert {"report.html", "pareto.png", "pivot.csv"} <= {a.path for a in client.list_artifacts(parents[0].info.run_id)}
+    exact_run = next(r for r in children if r.data.params["algorithm"] == "exact")
+    assert "maestro.zip" in {a.path for a in client.list_artifacts(exact_run.info.run_id)}  # batched: one archive
+    # Tune keeps its JSON and CSV results, without TensorBoard files (see tune_loggers).
+    tune_files = {path.name for path in (results / "tune").rglob("*") if path.is_file()}
+    assert {"result.json", "progress.csv"} <= tune_files
+    assert not any(name.startswith("events.out.tfevents") for name in tune_files)
 
 
 def test_resume_after_sigkill_gives_exactly_the_planned_trials(tmp_path):

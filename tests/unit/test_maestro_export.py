@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from confx.costmodel.errors import ConfXError
-from confx.pipeline.results.maestro_export import mapping_text, write_mapping_files
+from confx.pipeline.results.maestro_export import mapping_text, write_mapping_archive, write_mapping_files
 
 EXAMPLES = Path(__file__).parents[1] / "data" / "mapping_examples"
 ALEXNET_CONV1 = {"K": 64, "C": 3, "Y": 224, "X": 224, "R": 11, "S": 11, "T": 1}
@@ -76,3 +77,14 @@ def test_bad_solution_names_every_problem(tmp_path: Path) -> None:
         write_mapping_files(design, tmp_path)
     with pytest.raises(ConfXError, match="missing column"):
         write_mapping_files(design.drop(columns=["ktile"]), tmp_path)
+
+
+def test_the_archive_holds_the_same_files_under_its_folder(tmp_path: Path) -> None:
+    design = solution((ALEXNET_CONV1, "dla", 64, 12), (MOBILENET_DEPTHWISE, "eye", 8, 3))
+    files = write_mapping_files(design, tmp_path / "maestro")
+    assert write_mapping_archive(design, tmp_path / "maestro.zip", folder="maestro") == 2
+    with zipfile.ZipFile(tmp_path / "maestro.zip") as archive:
+        assert archive.namelist() == [f"maestro/{path.name}" for path in files]
+        assert [archive.read(f"maestro/{path.name}").decode() for path in files] == [p.read_text() for p in files]
+    assert write_mapping_archive(design.iloc[0:0], tmp_path / "none.zip", folder="maestro") == 0
+    assert not (tmp_path / "none.zip").exists()
