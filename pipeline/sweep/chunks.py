@@ -91,9 +91,8 @@ def pack_trials(trials: Sequence[Trial], *, slots: int, target_s: float = TARGET
         target_s: The longest a chunk should take.
 
     Returns:
-        The chunks: the RL searches first, the longest tasks (so that they overlap the cheap
-        chunks instead of running alone at the end: the nightly scan's ConfuciuX searches took
-        its last ~25 s so), then the cheap ones in plan order. Every search is in exactly one chunk.
+        The chunks: the cheap ones in plan order first (their results and records come early,
+        and a resumed sweep loses little), then the RL searches. Every search is in exactly one chunk.
     """
     expensive = [t for t in trials if is_expensive(t)]
     groups = _groups([t for t in trials if not is_expensive(t)])
@@ -116,9 +115,10 @@ def pack_trials(trials: Sequence[Trial], *, slots: int, target_s: float = TARGET
             current_s += part_s
     if current:
         packed.append(current)
-    chunks = [Chunk(_chunk_key(i, [t.key]), (t.key,), expensive=True) for i, t in enumerate(expensive)]
+    chunks = [_cheap_chunk(i, members) for i, members in enumerate(packed)]
     offset = len(chunks)
-    return chunks + [_cheap_chunk(offset + i, members) for i, members in enumerate(packed)]
+    chunks += [Chunk(_chunk_key(offset + i, [t.key]), (t.key,), expensive=True) for i, t in enumerate(expensive)]
+    return chunks
 
 
 def _cheap_chunk(index: int, members: Sequence[Trial]) -> Chunk:
