@@ -209,7 +209,9 @@ def measure_rl(folder: Path, epochs: int, searches: int) -> None:
         overheads.append(trial / search - 1)
         print(f"  RL trial {i + 1} (pid {final['pid']}): search {search:.1f} s, Tune trial {trial:.1f} s: "
               f"{overheads[-1]:.1%} beyond the search", flush=True)  # fmt: skip
-    serial = run_in_process(rl_config(folder, epochs))
+    single = folder / "in_process"  # seed 0 alone, without rewriting the measured sweep's config
+    single.mkdir(exist_ok=True)
+    serial = run_in_process(rl_config(single, epochs))
     print(
         f"ConfuciuX ({epochs} epochs, mobilenet_v2_release, {len(finals)} searches): seed 0 in-process {serial:.1f} s; "
         f"Tune trials {sum(overheads) / len(overheads):.1%} beyond their searches on average "
