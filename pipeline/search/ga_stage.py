@@ -1,8 +1,11 @@
 """ConfuciuX's second stage: a genetic algorithm that fine-tunes the RL stage's best design.
 
 Faithful to the release (spec section 3) except for its layer-order bug: the
-population is seeded and evaluated in the network's own layer order. Every
-individual starts as the seed; each generation keeps the best ``parents``,
+population is seeded and evaluated in the network's own layer order. The first
+generation is the seed (kept as the elite) and copies of it in which half of the
+layers exchange their (P, B) rows (``seed_spread``), evaluated as they are: the
+release's bug seeds a fully scrambled copy instead, which adds the same kind of
+diversity but loses the seed (measured in BENCHMARKS.md). Each later generation keeps the best ``parents``,
 rebuilds the population from them, mutates it within the remaining budget,
 applies self-crossover and puts the best parent back at index 0. As in the
 release, an individual none of whose mutation tries fit the budget is rebuilt
@@ -31,44 +34,50 @@ from confx.pipeline.search.base import BestTracker
 from confx.pipeline.search.settings import GAStageSettings
 
 
-def mutate(
+def mutate_members(
     problem: Problem,
-    individual: NDArray[np.int64],
-    used: float,
+    population: NDArray[np.int64],
+    members: NDArray[np.int64],
+    remaining: NDArray[np.float64],
     rng: np.random.Generator,
     *,
     mutation_range: float,
     tries: int,
-) -> bool:
-    """Mutate one design in place, keeping only changes whose extra constraint fits the budget.
+) -> NDArray[np.bool_]:
+    """Mutate some individuals in place, keeping only changes whose extra constraint fits their budget.
+
+    The members take their tries in lockstep: each round draws one (layer, gene, step) per member
+    and looks every old and new layer point up in one batched cost-model call, so a generation
+    pays the cost model's per-call overhead ``tries`` times instead of once per try.
 
     Args:
-        individual: Design (n_layers, n_genes), changed in place.
-        used: Its summed constraint before mutation.
+        population: Designs (size, n_layers, n_genes), changed in place.
+        members: Indices of the individuals to mutate, distinct.
+        remaining: Budget each member may still spend, shape (len(members),).
 
     Returns:
-        Whether at least one try was kept (a zero step counts, as in the release).
+        Per member, whether at least one try was kept (a zero step counts, as in the release).
     """
-    kept = False
-    low, high = problem.space.gene_bounds
-    remaining = problem.budget - used
+    low, high = (np.asarray(bound, dtype=np.int64) for bound in problem.space.gene_bounds)
+    categorical = np.asarray(problem.space.categorical, dtype=bool)
+    n, rows = len(members), np.arange(len(members))
+    remaining = np.array(remaining, dtype=np.float64)
+    kept = np.zeros(n, dtype=bool)
     for _ in range(tries):
-        layer = int(rng.integers(problem.n_layers))
-        gene = int(rng.integers(individual.shape[1]))
-        old = individual[layer].copy()
-        if problem.space.categorical[gene]:
-            individual[layer, gene] = rng.integers(low[gene], high[gene] + 1)
-        else:
-            step = int(rng.uniform(-mutation_range, mutation_range) * max(1, high[gene] // 2))
-            individual[layer, gene] = np.clip(old[gene] + step, low[gene], high[gene])
-        rows = np.asarray([layer, layer])
-        valid, _, constraint = problem.layer_terms_at(rows, np.stack([old, individual[layer]]))
-        extra = constraint[1] - constraint[0]
-        if not (valid[1] and extra <= remaining):  # NaN (invalid point) also reverts
-            individual[layer] = old
-        else:
-            remaining -= extra
-            kept = True
+        layer = rng.integers(problem.n_layers, size=n)
+        gene = rng.integers(population.shape[2], size=n)
+        step = (rng.uniform(-mutation_range, mutation_range, size=n) * np.maximum(1, high[gene] // 2)).astype(np.int64)
+        drawn = rng.integers(low[gene], high[gene] + 1)
+        old = population[members, layer]
+        new = old.copy()
+        moved = np.clip(old[rows, gene] + step, low[gene], high[gene])
+        new[rows, gene] = np.where(categorical[gene], drawn, moved)
+        valid, _, constraint = problem.layer_terms_at(np.concatenate([layer, layer]), np.concatenate([old, new]))
+        extra = constraint[n:] - constraint[:n]
+        fits = valid[n:] & (extra <= remaining)  # NaN (invalid point) also reverts
+        population[members[fits], layer[fits]] = new[fits]
+        remaining[fits] -= extra[fits]
+        kept |= fits
     return kept
 
 
@@ -87,22 +96,49 @@ def mutate_population(
 
     With ``rebuild`` (the release's loop), an individual whose tries all failed is rebuilt
     from its parent and mutated again, until every individual has a kept mutation or
-    ``2 x size`` rebuilds were made; the rest stay plain copies of their parents. Without
-    it every individual gets one round of tries.
+    ``2 x size`` (re)builds were made; the rest stay plain copies of their parents. Without
+    it every individual gets one round of tries. The release rebuilds one individual at a
+    time; here every individual still waiting is rebuilt in the same round (when the cap
+    binds, the lowest indices go first), which keeps the loop's bound and batches its lookups.
 
     Args:
         parents: Parent designs (n_parents, n_layers, n_genes), best first.
         budgets_used: The constraint each individual's mutations start from, shape (size,).
     """
     population = parents[np.arange(size) % len(parents)].copy()
-    index, rebuilds = 0, 2 * size if rebuild else size
-    while index < size and rebuilds > 0:
-        rebuilds -= 1
-        population[index] = parents[index % len(parents)]
-        kept = mutate(problem, population[index], budgets_used[index], rng, mutation_range=mutation_range, tries=tries)
-        if kept or not rebuild:
-            index += 1
+    waiting, builds = np.arange(size), 2 * size if rebuild else size
+    while len(waiting) and builds > 0:
+        waiting = waiting[:builds]
+        builds -= len(waiting)
+        population[waiting] = parents[waiting % len(parents)]
+        kept = mutate_members(
+            problem,
+            population,
+            waiting,
+            problem.budget - budgets_used[waiting],
+            rng,
+            mutation_range=mutation_range,
+            tries=tries,
+        )
+        waiting = waiting[~kept] if rebuild else waiting[:0]
     return population
+
+
+def spread_copies(copies: NDArray[np.int64], fraction: float, rng: np.random.Generator) -> None:
+    """In each copy, exchange the (P, B) rows of a random ``fraction`` of the layers among themselves.
+
+    Why: a population of identical copies explores only the seed's neighbourhood. Moving
+    the seed's own per-layer resources between layers keeps their mix (and roughly the
+    budget) but starts the GA from other regions; the release gets this by accident from
+    its layer-order bug, which scrambles every layer and drops the seed itself.
+    """
+    n_layers = copies.shape[1]
+    if n_layers < 2:
+        return
+    k = min(n_layers, max(2, int(fraction * n_layers)))
+    for copy in copies:
+        rows = rng.choice(n_layers, size=k, replace=False)
+        copy[rows] = copy[rng.permutation(rows)]
 
 
 def self_crossover(population: NDArray[np.int64], rng: np.random.Generator, *, rate: float) -> None:
@@ -146,7 +182,17 @@ def run_ga_stage(
     population = np.repeat(seed_design[None], settings.population, axis=0)
     fitness = np.full(settings.population, problem.fitness(seed_eval)[0])
     used = np.full(settings.population, seed_eval.used[0])
-    for generation in range(1, generations + 1):
+    first = 1
+    if settings.seed_spread > 0 and not settings.release_layer_order and generations > 0:
+        # Generation 1 evaluates the seed (the elite) and its spread copies instead of mutants.
+        spread_copies(population[1:], settings.seed_spread, rng)
+        evaluation = evaluate(population)
+        tracker.observe(population, evaluation)
+        fitness, used = problem.fitness(evaluation), evaluation.used
+        if on_generation is not None:
+            on_generation(1)
+        first = 2
+    for generation in range(first, generations + 1):
         ranked = np.argsort(fitness, kind="stable")
         order = ranked[:n_parents]
         parents = population[order].copy()

@@ -149,6 +149,9 @@ class GAStageSettings:
         rebuild_unmutated: Rebuild and mutate again an individual none of whose tries fit the
             budget (the release's loop, at most 2 x population rebuilds per generation).
         crossover_rate: Probability of swapping one gene between two layers.
+        seed_spread: Share of the layers whose (P, B) rows each non-elite copy of the seed
+            exchanges among themselves in the first generation (0: identical copies, the paper's
+            wording); a deliberate difference from the release, whose bug scrambles all of them.
         release_layer_order: Reproduce the release's layer-order bug (a scrambled seed, the
             RL best's fitness for every first individual, budgets read from the sorted
             population), to compare with the release's figures; off in the faithful search.
@@ -163,6 +166,7 @@ class GAStageSettings:
     mutation_tries: int = 3
     rebuild_unmutated: bool = True
     crossover_rate: float = 0.2
+    seed_spread: float = 0.5
     release_layer_order: bool = False
     use_ray: bool = True
     n_chunks: int = 4

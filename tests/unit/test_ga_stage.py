@@ -1,4 +1,4 @@
-"""ConfuciuX's GA stage in-process: the release's rebuild-until-mutated loop and its layer-order emulation."""
+"""ConfuciuX's GA stage in-process: the rebuild-until-mutated loop, the spread seed, the layer-order emulation."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 
 from confx.envs.problem import build_problem
 from confx.pipeline.search.base import BestTracker
-from confx.pipeline.search.ga_stage import mutate_population, run_ga_stage
+from confx.pipeline.search.ga_stage import mutate_population, run_ga_stage, spread_copies
 from confx.pipeline.search.settings import GAStageSettings
 
 
@@ -65,3 +65,40 @@ def test_release_emulation_scrambles_the_seed_and_never_reports_worse_than_it() 
     )
     assert faithful.curve != release.curve
     assert again.curve == release.curve
+
+
+def test_spread_copies_exchange_rows_of_half_the_layers_and_keep_their_mix() -> None:
+    rng = np.random.default_rng(0)
+    seed = np.stack([np.arange(1, 21), np.arange(20, 0, -1) % 12 + 1], -1)
+    copies = np.repeat(seed[None], 6, axis=0)
+    spread_copies(copies, 0.5, rng)
+    for copy in copies:
+        moved = (copy != seed).any(axis=1)
+        assert 2 <= moved.sum() <= 10  # at most half of the 20 layers change place
+        assert sorted(map(tuple, copy)) == sorted(map(tuple, seed))  # the same rows, exchanged
+    assert len({copy.tobytes() for copy in copies}) == 6
+    single = seed[:1][None].copy()
+    spread_copies(single, 0.5, rng)  # one layer: nothing to exchange
+    assert (single == seed[:1]).all()
+
+
+def test_spread_generation_keeps_the_seed_as_elite_and_counts_every_individual() -> None:
+    problem = build_problem("resnet18", dataflow="dla", mul=0.5)
+    seed_design = problem.uniform_design(8, 4)
+    assert problem.evaluate(seed_design, count=False).feasible[0]
+    tracker = BestTracker(problem)
+    tracker.adopt(seed_design, problem.evaluate(seed_design, count=False))
+    seen: list[int] = []
+    settings = GAStageSettings(use_ray=False, seed_spread=0.5)
+    run_ga_stage(
+        problem,
+        seed_design,
+        generations=3,
+        rng=np.random.default_rng(0),
+        tracker=tracker,
+        settings=settings,
+        on_generation=lambda generation: seen.append(problem.model_evaluations),
+    )
+    assert seen == [20, 40, 60]  # generation 1 evaluates the spread population, as many as a mutated one
+    final = problem.evaluate(tracker.best_design, count=False)
+    assert final.feasible[0] and tracker.best_objective <= problem.evaluate(seed_design, count=False).objective[0]
