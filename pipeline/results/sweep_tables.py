@@ -139,6 +139,7 @@ def assemble_results(
     finished = in_parts | {t.key for t in missing}
     extra_rows, extra_layers = _folder_rows(sweep, missing, results_dir)
     if missing:  # kept as one more part, so that the layers stream from parts only
+        (results_dir / PARTS_FOLDER).mkdir(parents=True, exist_ok=True)  # a tuning-only sweep writes no parts
         name = f"folders-{len(missing)}-{abs(hash(tuple(t.key for t in missing))):x}.parquet"
         write_table(pd.DataFrame(extra_rows), results_dir / PARTS_FOLDER / f"trials-{name}")
         frames = [frame for frame in extra_layers if len(frame)]

@@ -193,6 +193,19 @@ def test_settings_searched_with_optuna_are_recorded_per_search(tmp_path):
     assert annealed["trial_key"].is_unique
 
 
+def test_a_tuning_only_sweep_assembles_its_results_and_prints_the_tuned_settings(tmp_path):
+    """No grid trial, so no chunk writes a part: the tuned searches' folders become the only part."""
+    algorithms = [{"name": "anneal", "budget": 40, "tune": {"num_samples": 2, "space": {"max_step": {"randint": [1, 3]}}}}]
+    config_path = _write_config(tmp_path, name="tuneonly", algorithms=algorithms, results_dir=str(tmp_path / "results"))
+    done = _confx("sweep", str(config_path), cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    trials = pd.read_parquet(tmp_path / "results" / "tuneonly" / "trials.parquet")
+    assert len(trials) == 2 and (trials["status"] == "ok").all()
+    tuned = _confx("study", str(tmp_path / "results" / "tuneonly"), "--tuned", cwd=tmp_path)
+    assert tuned.returncode == 0, tuned.stderr[-3000:]
+    assert "anneal" in tuned.stdout and "max_step" in tuned.stdout
+
+
 def test_results_can_live_at_a_filesystem_uri(tmp_path):
     """A URI location goes through pyarrow's filesystems (file:// here; s3:// or gs:// on a cluster)."""
     shared = tmp_path / "shared"
