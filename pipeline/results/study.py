@@ -168,6 +168,8 @@ def _evaluations_text(value: float) -> str:
 def _ratio_text(value: float) -> str:
     if math.isnan(value):
         return "-"
+    if value == 0.0:  # this algorithm got there, ConfuciuX did not
+        return "reached, ConfuciuX not"
     return "never (ConfuciuX does)" if math.isinf(value) else f"{value:.2f}x"
 
 

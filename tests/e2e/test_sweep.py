@@ -195,7 +195,9 @@ def test_settings_searched_with_optuna_are_recorded_per_search(tmp_path):
 
 def test_a_tuning_only_sweep_assembles_its_results_and_prints_the_tuned_settings(tmp_path):
     """No grid trial, so no chunk writes a part: the tuned searches' folders become the only part."""
-    algorithms = [{"name": "anneal", "budget": 40, "tune": {"num_samples": 2, "space": {"max_step": {"randint": [1, 3]}}}}]
+    algorithms = [
+        {"name": "anneal", "budget": 40, "tune": {"num_samples": 2, "space": {"max_step": {"randint": [1, 3]}}}}
+    ]
     config_path = _write_config(tmp_path, name="tuneonly", algorithms=algorithms, results_dir=str(tmp_path / "results"))
     done = _confx("sweep", str(config_path), cwd=tmp_path)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

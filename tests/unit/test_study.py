@@ -72,3 +72,12 @@ def test_gap_curves_step_through_the_best_so_far():
     by_algorithm = gap_curves(trials, curves, grid)
     np.testing.assert_allclose(by_algorithm["confuciux"][0], [np.inf, np.inf, 0.2, 0.04, 0.0, np.nan])
     np.testing.assert_allclose(by_algorithm["random"][1], [np.inf, 0.4, 0.4, 0.4, 0.4, 0.12])
+
+
+def test_ratio_text_names_who_reached() -> None:
+    from confx.pipeline.results.study import _ratio, _ratio_text
+
+    assert _ratio_text(_ratio(120.0, 60.0)) == "2.00x"
+    assert _ratio_text(_ratio(math.inf, 60.0)) == "never (ConfuciuX does)"
+    assert _ratio_text(_ratio(120.0, math.inf)) == "reached, ConfuciuX not"
+    assert _ratio_text(_ratio(math.inf, math.inf)) == "-"
