@@ -5,8 +5,8 @@ population is seeded and evaluated in the network's own layer order. The first
 generation is the seed (kept as the elite) and copies of it in which half of the
 layers exchange their (P, B) rows (``seed_spread``), evaluated as they are: the
 release's bug seeds a fully scrambled copy instead, which adds the same kind of
-diversity but loses the seed (measured in BENCHMARKS.md). Each later generation keeps the best ``parents``,
-rebuilds the population from them, mutates it within the remaining budget,
+diversity but loses the seed (measured in BENCHMARKS.md). Each later generation
+keeps the best ``parents``, rebuilds the population from them, mutates it within the remaining budget,
 applies self-crossover and puts the best parent back at index 0. As in the
 release, an individual none of whose mutation tries fit the budget is rebuilt
 from its parent and mutated again (at most ``2 x population`` rebuilds per
