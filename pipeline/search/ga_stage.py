@@ -6,8 +6,9 @@ generation is the seed (kept as the elite) and copies of it in which half of the
 layers exchange their (P, B) rows (``seed_spread``), evaluated as they are: the
 release's bug seeds a fully scrambled copy instead, which adds the same kind of
 diversity but loses the seed (measured in BENCHMARKS.md). Each later generation
-keeps the best ``parents``, rebuilds the population from them, mutates it within the remaining budget,
-applies self-crossover and puts the best parent back at index 0. As in the
+keeps the best ``parents``, rebuilds the population from them, mutates it within
+the remaining budget, applies self-crossover and puts the best parent back at
+index 0. As in the
 release, an individual none of whose mutation tries fit the budget is rebuilt
 from its parent and mutated again (at most ``2 x population`` rebuilds per
 generation). P and B may leave the grid: any integer within the action space's bounds.
