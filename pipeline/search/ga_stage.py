@@ -8,10 +8,10 @@ release's bug seeds a fully scrambled copy instead, which adds the same kind of
 diversity but loses the seed (measured in BENCHMARKS.md). Each later generation
 keeps the best ``parents``, rebuilds the population from them, mutates it within
 the remaining budget, applies self-crossover and puts the best parent back at
-index 0. As in the
-release, an individual none of whose mutation tries fit the budget is rebuilt
-from its parent and mutated again (at most ``2 x population`` rebuilds per
-generation). P and B may leave the grid: any integer within the action space's bounds.
+index 0. As in the release, an individual none of whose mutation tries fit the
+budget is rebuilt from its parent and mutated again (at most ``2 x population``
+rebuilds per generation). P and B may leave the grid: any integer within the
+action space's bounds.
 
 ``release_layer_order`` reproduces the release's bug instead, for comparison
 with its figures: the seed is the RL best scrambled by a random layer
@@ -183,39 +183,49 @@ def run_ga_stage(
     population = np.repeat(seed_design[None], settings.population, axis=0)
     fitness = np.full(settings.population, problem.fitness(seed_eval)[0])
     used = np.full(settings.population, seed_eval.used[0])
-    first = 1
-    if settings.seed_spread > 0 and not settings.release_layer_order and generations > 0:
-        # Generation 1 evaluates the seed (the elite) and its spread copies instead of mutants.
-        spread_copies(population[1:], settings.seed_spread, rng)
-        evaluation = evaluate(population)
-        tracker.observe(population, evaluation)
-        fitness, used = problem.fitness(evaluation), evaluation.used
-        if on_generation is not None:
-            on_generation(1)
-        first = 2
-    for generation in range(first, generations + 1):
-        ranked = np.argsort(fitness, kind="stable")
-        order = ranked[:n_parents]
-        parents = population[order].copy()
-        # The release reads individual i's budget from the i-th best of the last generation.
-        start_used = used[ranked] if settings.release_layer_order else used[order][np.arange(len(fitness)) % n_parents]
-        population = mutate_population(
-            problem,
-            parents,
-            start_used,
-            settings.population,
-            rng,
-            mutation_range=mutation_range,
-            tries=settings.mutation_tries,
-            rebuild=settings.rebuild_unmutated,
-        )
-        self_crossover(population, rng, rate=settings.crossover_rate)
-        population[0] = parents[0]
+    spread = settings.seed_spread > 0 and not settings.release_layer_order
+    for generation in range(1, generations + 1):
+        if generation == 1 and spread:
+            # Generation 1 is the seed (the elite) and its spread copies instead of mutants.
+            spread_copies(population[1:], settings.seed_spread, rng)
+        else:
+            population = _next_generation(problem, population, fitness, used, rng, settings, mutation_range, n_parents)
         evaluation = evaluate(population)
         tracker.observe(population, evaluation)
         fitness, used = problem.fitness(evaluation), evaluation.used
         if on_generation is not None:
             on_generation(generation)
+
+
+def _next_generation(
+    problem: Problem,
+    population: NDArray[np.int64],
+    fitness: NDArray[np.float64],
+    used: NDArray[np.float64],
+    rng: np.random.Generator,
+    settings: GAStageSettings,
+    mutation_range: float,
+    n_parents: int,
+) -> NDArray[np.int64]:
+    """Keep the best ``n_parents``, rebuild and mutate the population from them, self-cross, restore the elite."""
+    ranked = np.argsort(fitness, kind="stable")
+    order = ranked[:n_parents]
+    parents = population[order].copy()
+    # The release reads individual i's budget from the i-th best of the last generation.
+    start_used = used[ranked] if settings.release_layer_order else used[order][np.arange(len(fitness)) % n_parents]
+    population = mutate_population(
+        problem,
+        parents,
+        start_used,
+        settings.population,
+        rng,
+        mutation_range=mutation_range,
+        tries=settings.mutation_tries,
+        rebuild=settings.rebuild_unmutated,
+    )
+    self_crossover(population, rng, rate=settings.crossover_rate)
+    population[0] = parents[0]
+    return population
 
 
 def _ray_evaluator(problem: Problem, settings: GAStageSettings) -> Callable[[NDArray[np.int64]], Evaluation]:
