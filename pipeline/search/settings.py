@@ -80,16 +80,14 @@ class GASettings:
 
 @dataclass(frozen=True)
 class BOSettings:
-    """Knobs of Bayesian optimisation (Optuna's TPE).
+    """Knobs of Bayesian optimisation (a multivariate TPE, with Optuna's defaults).
 
     Attributes:
-        n_startup_trials: Random trials before TPE starts modelling.
-        multivariate: Model the genes jointly (multivariate TPE).
+        n_startup_trials: Trials before TPE starts modelling (the first is the all-minimum design, the rest random).
         n_ei_candidates: Candidates scored per proposal.
     """
 
     n_startup_trials: int = 10
-    multivariate: bool = True
     n_ei_candidates: int = 24
 
 

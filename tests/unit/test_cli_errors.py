@@ -366,8 +366,8 @@ CASES: list[tuple[str, list[str], str]] = [
     ),
     (
         "search-set-bool",
-        ["search", "--model", "alexnet", "--algorithm", "bo", "--set", "multivariate=maybe", "--out", "o"],
-        "multivariate",
+        ["search", "--model", "alexnet", "--algorithm", "reinforce", "--set", "recurrent=maybe", "--out", "o"],
+        "recurrent",
     ),
     (
         "search-set-literal",
