@@ -114,6 +114,50 @@ def gap_text(gaps: np.ndarray) -> str:
     return f"{np.nanmean(gaps):+.2%} ({np.nanmin(gaps):+.2%} .. {np.nanmax(gaps):+.2%})"
 
 
+def welch_interval(first: np.ndarray, second: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
+    """Difference of the means ``first - second`` and its Welch ``level`` confidence interval."""
+    from scipy import stats
+
+    first, second = first[np.isfinite(first)], second[np.isfinite(second)]
+    difference = float(first.mean() - second.mean())
+    share_first, share_second = first.var(ddof=1) / len(first), second.var(ddof=1) / len(second)
+    spread = float(np.sqrt(share_first + share_second))
+    if spread == 0.0:
+        return difference, difference, difference
+    freedom = (share_first + share_second) ** 2 / (
+        share_first**2 / (len(first) - 1) + share_second**2 / (len(second) - 1)
+    )
+    half = float(stats.t.ppf(0.5 + level / 2, freedom)) * spread
+    return difference, difference - half, difference + half
+
+
+def print_faithful_against_release(rows: list[tuple[str, str, str, np.ndarray]]) -> None:
+    """Per case: the faithful mean minus the release emulation's, with a 95% interval and a verdict.
+
+    The two share their RL stages, which correlates them positively: treating the searches as
+    independent samples (Welch) makes the interval wider than a paired one, so "lower" and
+    "higher" are conservative calls.
+    """
+    gaps = {(model, dataflow, name): values[:, 0] for model, dataflow, name, values in rows}
+    print(
+        "\n| network | dataflow | faithful mean | release emulation mean | faithful - release (95% interval) | "
+        "verdict |\n|---|---|---|---|---|---|"
+    )
+    verdicts: dict[str, int] = {}
+    for model, dataflow, name, _ in rows:
+        if name != "confuciux":
+            continue
+        faithful, release = gaps[model, dataflow, "confuciux"], gaps[model, dataflow, "release"]
+        difference, low, high = welch_interval(faithful, release)
+        verdict = "lower" if high < 0 else "higher" if low > 0 else "equal within noise"
+        verdicts[verdict] = verdicts.get(verdict, 0) + 1
+        print(
+            f"| {model} | {dataflow} | {np.nanmean(faithful):+.2%} | {np.nanmean(release):+.2%} | "
+            f"{difference * 100:+.2f} pt ({low * 100:+.2f} .. {high * 100:+.2f}) | {verdict} |"
+        )
+    print("faithful against the release emulation: " + ", ".join(f"{k} {v}" for k, v in sorted(verdicts.items())))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["resnet18_release", "mobilenet_v2_release"])
@@ -178,6 +222,8 @@ def main() -> None:
             f"| {model} | {dataflow} | {name} | {gap_text(values[:, 0])} | {release} | {values[:, 1].mean():,.0f} | "
             f"{values[:, 2].mean():,.0f} | {values[:, 3].mean():.1f} s |"
         )
+    if set(RL_STAGE) <= set(args.algorithms):
+        print_faithful_against_release(rows)
     by_algorithm: dict[str, list[float]] = {}
     for _, _, name, values in rows:
         by_algorithm.setdefault(name, []).append(float(np.nanmean(values[:, 0])))
