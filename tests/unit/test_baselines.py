@@ -194,6 +194,31 @@ def test_tpe_samples_near_the_good_trials_and_proposes_from_them() -> None:
     assert np.median(proposals[:, 0]) > 60
 
 
+def test_tpe_density_is_optunas_multivariate_parzen_estimator() -> None:
+    """The numpy estimator follows Optuna's rules: its log density equals Optuna's own (a private class)."""
+    import optuna
+    from optuna.samplers._tpe.parzen_estimator import _ParzenEstimator, _ParzenEstimatorParameters
+    from optuna.samplers._tpe.sampler import default_weights
+
+    rng = np.random.default_rng(0)
+    sizes = np.asarray([128, 12] * 5)
+    space = {f"p{i}": optuna.distributions.IntDistribution(0, int(size) - 1) for i, size in enumerate(sizes)}
+    rules = _ParzenEstimatorParameters(
+        prior_weight=1.0,
+        consider_magic_clip=True,
+        consider_endpoints=False,
+        weights=default_weights,
+        multivariate=True,
+        categorical_distance_func={},
+    )
+    points = rng.integers(0, sizes, size=(40, len(sizes)))
+    for count in (0, 3, 60):
+        observed = rng.integers(0, sizes, size=(count, len(sizes)))
+        theirs = _ParzenEstimator({f"p{i}": observed[:, i].astype(float) for i in range(len(sizes))}, space, rules)
+        expected = theirs.log_pdf({f"p{i}": points[:, i].astype(float) for i in range(len(sizes))})
+        np.testing.assert_allclose(bayes.log_pdf(bayes.build_estimator(observed, sizes), points), expected, atol=1e-9)
+
+
 def test_bo_is_reproducible_and_follows_its_seed() -> None:
     runs = [bayes.search(build_problem("resnet18_release"), budget=60, seed=seed) for seed in (3, 3, 4)]
     np.testing.assert_array_equal(runs[0].design, runs[1].design)
