@@ -33,6 +33,7 @@ feasible design, and the further over budget the worse.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from dataclasses import dataclass
@@ -81,11 +82,13 @@ def recency_weights(count: int) -> NDArray[np.float64]:
     return np.concatenate([np.linspace(1.0 / count, 1.0, num=count - FLAT_WEIGHTS), np.ones(FLAT_WEIGHTS)])
 
 
+@functools.lru_cache(maxsize=16)
 def log_kernel_table(size: int, sigma: float) -> NDArray[np.float64]:
     """(size, size) table: row ``mu`` is the log mass at each index of a Gaussian at ``mu`` truncated to the grid.
 
     Index ``v`` owns the interval ``[v - 0.5, v + 0.5]``; each row sums to 1. The untruncated mass
     depends only on ``v - mu``, so it is computed once per offset and gathered into the table.
+    Cached (read-only): the good group's width stops changing once it holds ``MAX_GOOD`` trials.
     """
     offsets = np.arange(-(size - 1), size, dtype=np.float64)
     # Away from the centre a difference of the nearer tails keeps its precision.
@@ -94,15 +97,22 @@ def log_kernel_table(size: int, sigma: float) -> NDArray[np.float64]:
     mass = np.maximum(mass, SMALLEST_MASS)
     grid = np.arange(size)
     table = mass[grid[None, :] - grid[:, None] + size - 1]
-    return np.log(table / table.sum(axis=1, keepdims=True))
+    return read_only(np.log(table / table.sum(axis=1, keepdims=True)))
 
 
+@functools.lru_cache(maxsize=16)
 def log_prior_row(size: int) -> NDArray[np.float64]:
-    """Log mass at each index of the prior kernel: centred on the grid, as wide as it."""
+    """Log mass at each index of the prior kernel: centred on the grid, as wide as it (cached, read-only)."""
     centre = (size - 1) / 2.0
     edges = np.arange(size + 1, dtype=np.float64) - 0.5 - centre
     mass = np.diff(ndtr(edges / size))
-    return np.log(mass / mass.sum())
+    return read_only(np.log(mass / mass.sum()))
+
+
+def read_only(array: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``array``, locked against writes, so that a cached table cannot be changed by a caller."""
+    array.setflags(write=False)
+    return array
 
 
 def log_sum_exp(terms: NDArray[np.float64]) -> NDArray[np.float64]:
